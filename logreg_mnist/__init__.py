@@ -1,0 +1,32 @@
+"""logreg-mnist: the Theano tutorial "Classifying MNIST digits using Logistic
+Regression" (``logistic_sgd.py``) as an installable package.
+
+Where to look:
+
+* ``engine``  -- Theano (or its successor) imported and configured, once
+* ``model``   -- ``LogisticRegression``
+* ``data``    -- ``load_data``, ``shared_dataset`` and the file formats
+* ``sgd``     -- ``sgd_optimization_mnist``: compiled functions and the loop
+* ``train`` / ``predict`` -- the command lines
+
+The public names below are imported on first use, so that ``--help`` and
+``import logreg_mnist`` do not pay for importing Theano.
+"""
+import importlib
+
+__version__ = '1.0.0'
+
+_PUBLIC = {
+    'LogisticRegression': 'model',
+    'load_data': 'data',
+    'shared_dataset': 'data',
+    'sgd_optimization_mnist': 'sgd',
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        module = importlib.import_module('.' + _PUBLIC[name], __name__)
+        return getattr(module, name)
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))

@@ -1,0 +1,62 @@
+"""``python -m logreg_mnist.predict``: labels from a saved model.
+
+This is the tutorial's ``predict()``, reachable from the command line: it
+loads the best model that training saved, compiles a function from the
+model's input to its ``y_pred`` and prints the labels it gives the first
+examples of the test set.
+"""
+import pickle
+
+import numpy
+
+from . import cli
+
+
+def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10):
+    """Print and return the predicted labels of the first ``n`` test images."""
+    from .data import load_data
+    from .engine import theano
+
+    # load the saved model
+    with open(model, 'rb') as f:
+        classifier = pickle.load(f)
+
+    # compile a predictor function
+    predict_model = theano.function(
+        inputs=[classifier.input],
+        outputs=classifier.y_pred)
+
+    # We can test it on some examples from test test
+    datasets = load_data(dataset)
+    test_set_x, test_set_y = datasets[2]
+    test_set_x = test_set_x.get_value()
+
+    predicted_values = predict_model(
+        numpy.asarray(test_set_x[:n], dtype=classifier.input.dtype))
+    print('Predicted values for the first %d examples in test set:' % n)
+    print(predicted_values)
+    return predicted_values
+
+
+def build_parser():
+    parser = cli.new_parser(
+        'predict',
+        'Print the labels a trained model predicts for the first N images '
+        'of the test set.')
+    parser.add_argument('--model', default='best_model.pkl',
+                        help='model file written by logreg_mnist.train')
+    parser.add_argument('--dataset', default='mnist.pkl.gz',
+                        help='dataset whose test split is predicted (same '
+                             'forms as for training)')
+    parser.add_argument('-n', type=int, default=10,
+                        help='how many test examples to predict')
+    return parser
+
+
+def main(argv=None):
+    cli.run(build_parser(), lambda args: predict(args.model, args.dataset,
+                                                 args.n), argv)
+
+
+if __name__ == '__main__':
+    main()

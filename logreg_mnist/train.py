@@ -1,0 +1,44 @@
+"""``python -m logreg_mnist.train``: train the tutorial's model with SGD."""
+from . import cli
+
+
+def build_parser():
+    parser = cli.new_parser(
+        'train',
+        'Train a logistic regression classifier on MNIST with minibatch SGD '
+        'and early stopping, exactly as the Theano tutorial logistic_sgd.py '
+        'does. The best model so far is pickled to --model-out on every '
+        'improvement. Choose the device and precision with THEANO_FLAGS, '
+        'e.g. THEANO_FLAGS=floatX=float32 or THEANO_FLAGS=device=cuda.')
+    parser.add_argument(
+        '--dataset', default='mnist.pkl.gz',
+        help="the tutorial's mnist.pkl.gz (looked for in the data folder and "
+             "downloaded there when missing), another pickle of the same "
+             "structure, or a directory holding the four MNIST IDX files")
+    parser.add_argument('--learning-rate', type=float, default=0.13,
+                        help='SGD step size')
+    parser.add_argument('--n-epochs', type=int, default=1000,
+                        help='maximal number of epochs to run')
+    parser.add_argument('--batch-size', type=int, default=600,
+                        help='examples per minibatch')
+    parser.add_argument('--model-out', default='best_model.pkl',
+                        help='where the best model is pickled')
+    return parser
+
+
+def train(args):
+    # Imported here so that --help answers without loading Theano.
+    from .sgd import sgd_optimization_mnist
+    return sgd_optimization_mnist(learning_rate=args.learning_rate,
+                                  n_epochs=args.n_epochs,
+                                  dataset=args.dataset,
+                                  batch_size=args.batch_size,
+                                  model_out=args.model_out)
+
+
+def main(argv=None):
+    cli.run(build_parser(), train, argv)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,40 @@
+"""logreg-mnist: the Theano tutorial's logistic regression on MNIST, packaged.
+
+The engine is Theano 1.0.5, frozen since 2020.  It needs Python <= 3.11,
+numpy < 1.24 (it still uses ``np.bool``) and a SciPy built for that numpy;
+the pins below are a set that installs and runs together.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name='logreg-mnist',
+    version='1.0.0',
+    description='The Theano tutorial "Classifying MNIST digits using '
+                'Logistic Regression", as installable, tested software',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    license='BSD-3-Clause',
+    packages=find_packages(include=['logreg_mnist', 'logreg_mnist.*']),
+    python_requires='>=3.9,<3.12',
+    install_requires=[
+        'Theano==1.0.5',
+        'numpy==1.23.5',
+        'scipy==1.11.4',
+        'six==1.17.0',
+    ],
+    extras_require={
+        'test': ['pytest==9.2.0'],
+    },
+    entry_points={
+        'console_scripts': [
+            'logreg-mnist-train=logreg_mnist.train:main',
+            'logreg-mnist-predict=logreg_mnist.predict:main',
+        ],
+    },
+    classifiers=[
+        'Programming Language :: Python :: 3.9',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
+)

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real MNIST test digits, small datasets made from
+them, and a way to run the command lines in a subprocess.
+
+The digits come from ``../shared/data/mnist`` beside the checkout (or
+``$LOGREG_MNIST_TEST_DATA``).  Nothing here touches the network.
+"""
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from helpers import read_idx_independently, split_6_2_2, write_idx
+
+# Every test runs in float64 so that it can be compared with NumPy exactly,
+# and never downloads into the checkout's data folder.
+os.environ['THEANO_FLAGS'] = ','.join(
+    f for f in (os.environ.get('THEANO_FLAGS', ''), 'floatX=float64') if f)
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_DIR = Path(os.environ.get(
+    'LOGREG_MNIST_TEST_DATA', ROOT.parent / 'shared' / 'data' / 'mnist'))
+
+
+@pytest.fixture(autouse=True)
+def _no_download_into_checkout(tmp_path, monkeypatch):
+    monkeypatch.setenv('LOGREG_MNIST_DATA', str(tmp_path / 'data'))
+
+
+@pytest.fixture(scope='session')
+def digits():
+    """The 10,000 real MNIST test digits: uint8 images (N, 28, 28), labels."""
+    if not (MNIST_DIR / 't10k-images-idx3-ubyte.gz').is_file():
+        pytest.fail('the real MNIST test digits are expected in %s'
+                    % MNIST_DIR)
+    return (read_idx_independently(MNIST_DIR / 't10k-images-idx3-ubyte.gz'),
+            read_idx_independently(MNIST_DIR / 't10k-labels-idx1-ubyte.gz'))
+
+
+@pytest.fixture(scope='session')
+def small_pkl(digits, tmp_path_factory):
+    """A mnist.pkl.gz-format file of 6,000 / 2,000 / 2,000 real digits."""
+    path = tmp_path_factory.mktemp('pkl') / 'small.pkl.gz'
+    with gzip.open(path, 'wb') as f:
+        pickle.dump(tuple(split_6_2_2(digits)), f, protocol=2)
+    return path
+
+
+@pytest.fixture(scope='session')
+def small_idx_dir(digits, tmp_path_factory):
+    """An IDX directory: 'train' = first 8,000 digits, 't10k' = last 2,000."""
+    images, labels = digits
+    folder = tmp_path_factory.mktemp('idx')
+    write_idx(folder / 'train-images-idx3-ubyte.gz', images[:8000])
+    write_idx(folder / 'train-labels-idx1-ubyte.gz', labels[:8000])
+    write_idx(folder / 't10k-images-idx3-ubyte.gz', images[8000:])
+    write_idx(folder / 't10k-labels-idx1-ubyte.gz', labels[8000:])
+    return folder

@@ -1,0 +1,51 @@
+"""Helpers for the tests: IDX files, small splits, running the CLIs."""
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy
+
+
+def write_idx(path, array):
+    """Write ``array`` (uint8) as an IDX file; gzip'd when path ends in .gz."""
+    array = numpy.ascontiguousarray(array, dtype=numpy.uint8)
+    header = struct.pack('>BBBB', 0, 0, 0x08, array.ndim) + b''.join(
+        struct.pack('>I', n) for n in array.shape)
+    opener = gzip.open if str(path).endswith('.gz') else open
+    with opener(path, 'wb') as f:
+        f.write(header + array.tobytes())
+
+
+def read_idx_independently(path):
+    with gzip.open(path, 'rb') as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = struct.unpack('>' + 'I' * ndim, raw[4:4 + 4 * ndim])
+    return numpy.frombuffer(raw[4 + 4 * ndim:], numpy.uint8).reshape(shape)
+
+
+def split_6_2_2(digits):
+    """6,000 / 2,000 / 2,000 real digits, as mnist.pkl.gz stores them."""
+    images, labels = digits
+    x = images.reshape(len(images), -1).astype(numpy.float32) / 255
+    y = labels.astype(numpy.int64)
+    return [(x[:6000], y[:6000]), (x[6000:8000], y[6000:8000]),
+            (x[8000:], y[8000:])]
+
+
+def run_module(module, *args, cwd=None, env=None, timeout=900):
+    """Run ``python -m logreg_mnist.<module> args`` and capture its output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, '-m', 'logreg_mnist.' + module] + [str(a) for a in args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def trace_lines(stdout):
+    """The tutorial's result lines, without the '...' progress lines."""
+    return [line for line in stdout.splitlines()
+            if line.startswith(('epoch ', '     epoch ', 'Optimization'))]
+

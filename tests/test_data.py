@@ -1,0 +1,179 @@
+"""Reading MNIST: pickle and IDX formats, the split, shared variables, and
+the download that never keeps a bad file."""
+import gzip
+import hashlib
+import http.server
+import io
+import os
+import pickle
+import struct
+import threading
+
+import numpy
+import pytest
+
+from helpers import write_idx
+from logreg_mnist import data
+from logreg_mnist.engine import theano
+from logreg_mnist.errors import DataError
+
+
+def test_idx_directory_is_split_like_mnist_pkl(small_idx_dir, digits):
+    images, labels = digits
+    (tx, ty), (vx, vy), (sx, sy) = data.read_dataset(str(small_idx_dir))
+    # the last sixth of the 8,000 'train' digits validates, t10k tests
+    assert (len(tx), len(vx), len(sx)) == (6667, 1333, 2000)
+    assert tx.shape[1] == 784
+    def pixels(image):   # float32 in [0, 1]
+        return image.reshape(-1).astype(numpy.float32) / numpy.float32(255)
+    numpy.testing.assert_array_equal(tx[5], pixels(images[5]))
+    numpy.testing.assert_array_equal(vx[0], pixels(images[6667]))
+    numpy.testing.assert_array_equal(sx[-1], pixels(images[-1]))
+    numpy.testing.assert_array_equal(
+        numpy.concatenate([ty, vy, sy]), labels)
+    assert tx.min() == 0.0 and tx.max() == 1.0
+
+
+def test_real_mnist_60000_splits_50000_10000(tmp_path):
+    images = numpy.zeros((60000, 2, 2), numpy.uint8)
+    labels = numpy.arange(60000) % 10
+    for stem, array in (('train-images-idx3-ubyte', images),
+                        ('train-labels-idx1-ubyte', labels),
+                        ('t10k-images-idx3-ubyte', images[:10]),
+                        ('t10k-labels-idx1-ubyte', labels[:10])):
+        write_idx(tmp_path / stem, array)   # uncompressed names work too
+    (tx, ty), (vx, vy), (sx, sy) = data.read_dataset(str(tmp_path))
+    assert (len(tx), len(vx), len(sx)) == (50000, 10000, 10)
+    assert vy[0] == 50000 % 10
+
+
+def test_pickle_format(small_pkl, digits):
+    (tx, ty), (vx, vy), (sx, sy) = data.read_dataset(str(small_pkl))
+    assert (tx.shape, vx.shape, sx.shape) == ((6000, 784), (2000, 784),
+                                              (2000, 784))
+    numpy.testing.assert_array_equal(sy, digits[1][8000:])
+
+
+class Py2Pickler(pickle._Pickler):
+    """Pickles bytes as Python 2's cPickle pickled ``str``: BINSTRING."""
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_bytes(self, obj):
+        if len(obj) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
+        else:
+            self.write(pickle.BINSTRING + struct.pack('<i', len(obj)) + obj)
+        self.memoize(obj)
+    dispatch[bytes] = save_bytes
+
+
+def test_python2_pickle_loads(tmp_path):
+    # mnist.pkl.gz was written by Python 2: its arrays' bytes are py2 str,
+    # which Python 3 only unpickles with encoding='latin1'.
+    x = numpy.arange(6, dtype=numpy.float32).reshape(2, 3) / 10 + 0.9
+    y = numpy.array([3, 7], dtype=numpy.int64)
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(((x, y), (x, y), (x, y)))
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(buf.getvalue())          # what a plain load does
+    path = tmp_path / 'py2.pkl.gz'
+    with gzip.open(path, 'wb') as f:
+        f.write(buf.getvalue())
+    (tx, ty), _, _ = data.read_dataset(str(path))
+    numpy.testing.assert_array_equal(tx, x)
+    numpy.testing.assert_array_equal(ty, y)
+
+
+def test_shared_dataset_is_floatX_with_int32_labels(digits):
+    x = numpy.random.rand(4, 3)
+    y = numpy.array([0, 9, 3, 1])
+    shared_x, shared_y = data.shared_dataset((x, y))
+    assert shared_x.dtype == theano.config.floatX
+    assert shared_y.dtype == 'int32'
+    numpy.testing.assert_array_equal(shared_y.eval(), y)
+
+
+def test_load_data_returns_three_shared_pairs(small_pkl, capsys):
+    sets = data.load_data(str(small_pkl))
+    assert capsys.readouterr().out == '... loading data\n'
+    assert [s[0].get_value(borrow=True).shape[0] for s in sets] == \
+        [6000, 2000, 2000]
+
+
+def test_missing_file_is_a_one_line_error(tmp_path):
+    with pytest.raises(DataError, match='no such file'):
+        data.load_data(str(tmp_path / 'nope.pkl.gz'))
+
+
+def test_bare_name_is_found_in_the_data_folder(small_pkl, tmp_path,
+                                               monkeypatch):
+    folder = tmp_path / 'mydata'
+    folder.mkdir()
+    (folder / 'mine.pkl.gz').write_bytes(small_pkl.read_bytes())
+    monkeypatch.setenv('LOGREG_MNIST_DATA', str(folder))
+    monkeypatch.chdir(tmp_path)
+    assert data.resolve_dataset('mine.pkl.gz') == str(folder / 'mine.pkl.gz')
+
+
+class _Server:
+    """A loopback HTTP server answering every GET with fixed bytes."""
+
+    def __init__(self, body):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+        self.httpd = http.server.HTTPServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%d/mnist.pkl.gz' % self.httpd.server_port
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_download_rejects_an_html_page_and_keeps_nothing(tmp_path, capsys):
+    server = _Server(b'<html><body>Moved</body></html>')
+    dest = tmp_path / 'mnist.pkl.gz'
+    try:
+        with pytest.raises(DataError) as e:
+            data.download_mnist(str(dest), mirrors=[server.url])
+    finally:
+        server.close()
+    assert 'could not be downloaded' in str(e.value)
+    assert str(dest) in str(e.value) and '\n' not in str(e.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_download_keeps_a_verified_file(tmp_path, monkeypatch):
+    body = os.urandom(5000)
+    monkeypatch.setattr(data, 'MNIST_PKL_SIZE', len(body))
+    monkeypatch.setattr(data, 'MNIST_PKL_MD5', hashlib.md5(body).hexdigest())
+    bad = _Server(body[:-1] + b'x')   # right size, wrong checksum
+    good = _Server(body)
+    dest = tmp_path / 'mnist.pkl.gz'
+    try:
+        data.download_mnist(str(dest), mirrors=[bad.url, good.url])
+    finally:
+        bad.close()
+        good.close()
+    assert dest.read_bytes() == body
+    assert os.listdir(tmp_path) == ['mnist.pkl.gz']
+
+
+def test_default_dataset_offline_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, 'MNIST_PKL_MIRRORS',
+                        ['http://127.0.0.1:9/mnist.pkl.gz'])
+    monkeypatch.setenv('LOGREG_MNIST_DATA', str(tmp_path / 'd'))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as e:
+        data.load_data('mnist.pkl.gz')
+    message = str(e.value)
+    assert os.path.join(str(tmp_path / 'd'), 'mnist.pkl.gz') in message
+    assert data.MNIST_PKL_MD5 in message
+    assert not (tmp_path / 'd' / 'mnist.pkl.gz').exists()
