@@ -3,16 +3,27 @@
 Every ``python -m logreg_mnist.*`` command parses its arguments first (so
 ``--help`` answers at once, without importing Theano), then runs.  Problems
 the user can fix -- a missing file, a bad flag -- end the run with one line on
-stderr and exit status 1; ``--debug`` shows the full traceback instead.
+stderr and a non-zero exit status; ``--debug`` shows the full traceback
+instead.  Bad command-line values exit with status 2 (argparse's usage
+error), problems found while running with 1, and an interruption (Ctrl-C,
+SIGTERM) with 130.
 """
 import argparse
+import os
+import signal
 import sys
 
 from .errors import LogregError
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """A bad argument: one line, not the usage block argparse prints."""
+        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
+
+
 def new_parser(prog, description):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog='python -m logreg_mnist.' + prog, description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--debug', action='store_true',
@@ -20,12 +31,49 @@ def new_parser(prog, description):
     return parser
 
 
+def positive(kind):
+    """An argparse type: a number of ``kind`` that is greater than zero."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                'expected a positive %s, got %r' % (kind.__name__, text))
+        if not 0 < value < float('inf'):
+            raise argparse.ArgumentTypeError(
+                'expected a positive %s, got %r' % (kind.__name__, text))
+        return value
+    convert.__name__ = 'positive ' + kind.__name__
+    return convert
+
+
+def output_file(text):
+    """An argparse type: a file path whose folder exists."""
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(
+            'folder %s does not exist' % os.path.dirname(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError('%s is a folder' % text)
+    return text
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(parser, action, argv=None):
     """Parse ``argv`` with ``parser`` and call ``action(args)``."""
     args = parser.parse_args(argv)
+    # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return action(args)
     except LogregError as e:
         if args.debug:
             raise
-        parser.exit(1, '%s: error: %s\n' % (parser.prog, e))
+        parser.exit(e.exit_code, '%s: error: %s\n' % (parser.prog, e))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        parser.exit(130, '%s: interrupted\n' % parser.prog)

@@ -14,15 +14,18 @@ Two on-disk formats are understood:
 """
 import gzip
 import hashlib
+import io
 import os
 import pickle
 import sys
 import urllib.request
+import zlib
 
 import numpy
 
 from .engine import theano, T
 from .errors import DataError
+from .safety import atomic_write
 
 #: The tutorial's default dataset, and where it can still be downloaded
 #: (deeplearning.net, its original home, is gone).  Every copy is checked
@@ -78,50 +81,36 @@ def resolve_dataset(dataset):
     raise DataError('%s: no such file or directory' % dataset)
 
 
-def _md5(path):
-    digest = hashlib.md5()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download_mnist(dest, mirrors=None, timeout=30):
     """Download ``mnist.pkl.gz`` to ``dest``, trying each mirror in turn.
 
-    The file is written next to ``dest`` under a temporary name and only
-    renamed into place once its size and MD5 match the original, so an HTML
-    error page or a truncated transfer is never kept.
+    The bytes go to a temporary file beside ``dest`` which is renamed into
+    place only once its size and MD5 match the original, so an HTML error
+    page or a truncated transfer is never kept.
     """
     folder = os.path.dirname(dest) or '.'
     os.makedirs(folder, exist_ok=True)
-    tmp = dest + '.part'
     problems = []
     for url in mirrors or MNIST_PKL_MIRRORS:
-        print('Downloading data from %s' % url)
+        print('Downloading data from %s' % url, flush=True)
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, \
-                    open(tmp, 'wb') as out:
-                while True:
-                    chunk = response.read(1 << 20)
-                    if not chunk:
-                        break
+                    atomic_write(dest) as out:
+                digest = hashlib.md5()
+                for chunk in iter(lambda: response.read(1 << 20), b''):
                     out.write(chunk)
+                    digest.update(chunk)
                     if out.tell() > MNIST_PKL_SIZE:
                         break
-            size = os.path.getsize(tmp)
-            if size != MNIST_PKL_SIZE:
-                raise ValueError('got %d bytes, expected %d'
-                                 % (size, MNIST_PKL_SIZE))
-            if _md5(tmp) != MNIST_PKL_MD5:
-                raise ValueError('MD5 does not match %s' % MNIST_PKL_MD5)
-            os.replace(tmp, dest)
+                if out.tell() != MNIST_PKL_SIZE:
+                    raise ValueError('got %s bytes, expected %d' % (
+                        'more' if out.tell() > MNIST_PKL_SIZE else out.tell(),
+                        MNIST_PKL_SIZE))
+                if digest.hexdigest() != MNIST_PKL_MD5:
+                    raise ValueError('MD5 does not match %s' % MNIST_PKL_MD5)
             return dest
         except (OSError, ValueError) as e:
             problems.append('%s (%s)' % (url, e))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise DataError(
         '%s is missing and could not be downloaded (%s). Put the file '
         '(%d bytes, md5 %s) there, or pass --dataset DIR with the four '
@@ -129,30 +118,74 @@ def download_mnist(dest, mirrors=None, timeout=30):
                               MNIST_PKL_MD5))
 
 
+def _read_bytes(path):
+    """The content of ``path``, gunzipped when it is gzip'd, or DataError."""
+    with open(path, 'rb') as f:
+        raw = f.read()
+    if raw[:2] == b'\x1f\x8b':
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError('%s: damaged or truncated gzip file (%s)'
+                            % (path, e)) from None
+    if path.endswith('.gz'):
+        looks = raw[:200].lstrip().lower()
+        if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
+            raise DataError('%s is an HTML page, not a gzip file: probably a '
+                            'failed download; delete it and fetch the file '
+                            'again' % path)
+        raise DataError('%s is not a gzip file' % path)
+    return raw
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else: a data file runs no code."""
+    allowed = {('numpy.core.multiarray', '_reconstruct'),
+               ('numpy.core.multiarray', 'scalar'),
+               ('numpy.core.numeric', '_frombuffer'),
+               ('numpy', 'ndarray'), ('numpy', 'dtype'),
+               ('_codecs', 'encode')}
+
+    def find_class(self, module, name):
+        module = module.replace('numpy._core', 'numpy.core')  # numpy 2 files
+        if (module, name) in self.allowed:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError('it refers to %s.%s, which a dataset '
+                                     'has no use for' % (module, name))
+
+
 def read_pickle(path):
     """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz."""
-    # The tutorial's file was written by Python 2: its numpy arrays need
-    # encoding='latin1' to unpickle under Python 3.
-    with gzip.open(path, 'rb') as f:
-        sets = pickle.load(f, encoding='latin1')
+    raw = _read_bytes(path)
+    try:
+        # The tutorial's file was written by Python 2: its numpy arrays need
+        # encoding='latin1' to unpickle under Python 3.
+        sets = _ArrayUnpickler(io.BytesIO(raw), encoding='latin1').load()
+    except Exception as e:
+        raise DataError('%s is not a readable pickle (%s: %s)'
+                        % (path, type(e).__name__, e)) from None
+    if (not isinstance(sets, (tuple, list)) or len(sets) != 3 or
+            not all(isinstance(s, (tuple, list)) and len(s) == 2
+                    for s in sets)):
+        raise DataError('%s does not hold ((train_x, train_y), (valid_x, '
+                        'valid_y), (test_x, test_y)) like mnist.pkl.gz'
+                        % path)
     return [(numpy.asarray(x), numpy.asarray(y)) for x, y in sets]
 
 
 def read_idx(path):
     """Read one IDX file (optionally gzip'd) into a numpy array."""
-    opener = gzip.open if path.endswith('.gz') else open
-    with opener(path, 'rb') as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[:3] != b'\x00\x00\x08':
         raise DataError('%s: not an IDX file of unsigned bytes '
                         '(wrong magic number)' % path)
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big')
                   for i in range(ndim))
-    if len(raw) != header + int(numpy.prod(shape)):
+    if len(raw) < header or len(raw) != header + int(numpy.prod(shape)):
         raise DataError('%s: header says %s but the file holds %d bytes of '
-                        'data' % (path, shape, len(raw) - header))
+                        'data' % (path, shape, max(0, len(raw) - header)))
     return numpy.frombuffer(raw, dtype=numpy.uint8, offset=header) \
         .reshape(shape)
 
@@ -171,8 +204,9 @@ def read_idx_dir(directory):
               for key, stem in IDX_FILES.items()}
     for split in ('train', 'test'):
         x, y = arrays[split + '_x'], arrays[split + '_y']
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DataError('%s: %s images %s do not match labels %s'
+        if x.ndim != 3 or y.ndim != 1:
+            raise DataError('%s: %s images must be 3-D (N, rows, cols) and '
+                            'labels 1-D, got %s and %s'
                             % (directory, split, x.shape, y.shape))
     # pixels as float32 in [0, 1], one row per image; labels as int64
     x = {s: (arrays[s + '_x'].reshape(len(arrays[s + '_x']), -1)
@@ -186,11 +220,49 @@ def read_idx_dir(directory):
             (x['test'], y['test'])]
 
 
-def read_dataset(path):
-    """((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) as numpy."""
-    if os.path.isdir(path):
-        return read_idx_dir(path)
-    return read_pickle(path)
+SPLITS = ('train', 'valid', 'test')
+
+
+def check_splits(sets, path, n_out=10):
+    """Refuse data the model cannot learn from, naming the file and fault."""
+    n_in = None
+    for name, (x, y) in zip(SPLITS, sets):
+        where = '%s (%s split)' % (path, name)
+        if x.ndim != 2 or not numpy.issubdtype(x.dtype, numpy.number):
+            raise DataError('%s: images must be a numeric N x pixels array, '
+                            'got %s of %s' % (where, x.shape, x.dtype))
+        if n_in is not None and x.shape[1] != n_in:
+            raise DataError('%s: %d pixels per image, but the train split '
+                            'has %d' % (where, x.shape[1], n_in))
+        n_in = x.shape[1]
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError('%s: %d images but labels of shape %s'
+                            % (where, len(x), y.shape))
+        if not numpy.isfinite(x).all():
+            raise DataError('%s: images contain NaN or infinite values'
+                            % where)
+        if (not numpy.issubdtype(y.dtype, numpy.number) or
+                (len(y) and not (numpy.isfinite(y).all() and
+                                 (y == numpy.round(y)).all()))):
+            raise DataError('%s: labels must be integers 0..%d'
+                            % (where, n_out - 1))
+        if len(y) and (y.min() < 0 or y.max() >= n_out):
+            raise DataError('%s: labels must lie in 0..%d, found %s..%s'
+                            % (where, n_out - 1, y.min(), y.max()))
+    return sets
+
+
+def read_dataset(path, n_out=10):
+    """((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) as numpy,
+    checked to be images with labels in 0..n_out-1."""
+    try:
+        if os.path.isdir(path):
+            sets = read_idx_dir(path)
+        else:
+            sets = read_pickle(path)
+    except OSError as e:
+        raise DataError('%s: %s' % (path, e.strerror or e)) from None
+    return check_splits(sets, path, n_out)
 
 
 def shared_dataset(data_xy, borrow=True):

@@ -3,6 +3,7 @@
 
 class LogregError(Exception):
     """Base class: something the user can fix, described in one sentence."""
+    exit_code = 1
 
 
 class DataError(LogregError):
@@ -11,3 +12,15 @@ class DataError(LogregError):
 
 class EngineError(LogregError):
     """The engine cannot run as THEANO_FLAGS ask."""
+
+
+class ModelError(LogregError):
+    """A model file that is missing, damaged or not one of ours."""
+
+
+class TrainingStopped(LogregError):
+    """Training ended early (divergence, Ctrl-C); the summary was printed."""
+
+    def __init__(self, message, exit_code=1):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -18,9 +18,14 @@ The prediction is the class whose probability is maximal:
 
 Reference: "Pattern Recognition and Machine Learning", C. M. Bishop, 4.3.2.
 """
+import os
+import pickle
+
 import numpy
 
 from .engine import theano, T
+from .errors import ModelError
+from .safety import atomic_write, deferred_interrupts
 
 
 class LogisticRegression(object):
@@ -131,3 +136,120 @@ class LogisticRegression(object):
             return T.mean(T.neq(self.y_pred, y))
         else:
             raise NotImplementedError()
+
+
+###########################
+# SAVING AND LOADING MODELS
+###########################
+#
+# Training writes every new best model twice:
+#
+# * ``best_model.pkl``: the tutorial's format, a pickle of the whole
+#   ``LogisticRegression`` object with its symbolic graph.  Loading a pickle
+#   can run arbitrary code, and this one only loads where the same engine,
+#   device support and package are installed.
+# * ``best_model.npz``: the safe, portable format -- plain arrays ``W`` and
+#   ``b`` with ``n_in``, ``n_out``, ``floatX`` and provenance (dataset, epoch,
+#   errors, package version).  Loading it runs no code
+#   (``allow_pickle=False``) and works on any machine, GPU or not.
+
+#: Where a pickle may take classes and functions from: this package, the
+#: engine and numpy.  Anything else is refused before it can run.
+_PICKLE_MODULES = ('logreg_mnist', 'theano', 'numpy')
+_PICKLE_GLOBALS = {('copyreg', '_reconstructor'), ('builtins', 'object'),
+                   ('builtins', 'set'), ('builtins', 'frozenset'),
+                   ('builtins', 'slice'), ('_codecs', 'encode'),
+                   ('collections', 'OrderedDict')}
+
+
+def npz_path(path):
+    """The ``.npz`` that goes with a model path (``best_model.pkl`` ->
+    ``best_model.npz``)."""
+    return os.path.splitext(path)[0] + '.npz'
+
+
+def save_model(classifier, path, **provenance):
+    """Write ``classifier`` to ``path`` (pickle) and beside it as ``.npz``.
+
+    Both writes are atomic (see ``safety.atomic_write``) and Ctrl-C waits
+    for them.  With a ``path`` ending in ``.npz`` only the ``.npz`` is
+    written.
+    """
+    from . import __version__
+    W = classifier.W.get_value()
+    b = classifier.b.get_value()
+    fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],
+                  floatX=str(W.dtype), package_version=__version__)
+    fields.update(provenance)
+    with deferred_interrupts():  # Ctrl-C waits until both files are written
+        if not path.endswith('.npz'):
+            with atomic_write(path) as f:
+                pickle.dump(classifier, f)
+        with atomic_write(npz_path(path)) as f:
+            numpy.savez(f, **{k: numpy.asarray(v)
+                              for k, v in fields.items()})
+
+
+class _ModelUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module.split('.')[0] in _PICKLE_MODULES or
+                (module, name) in _PICKLE_GLOBALS):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError('it refers to %s.%s' % (module, name))
+
+
+def load_model(path):
+    """A ``LogisticRegression`` from a ``.npz`` or ``.pkl`` model file."""
+    if not os.path.isfile(path):
+        raise ModelError('%s: no such model file' % path)
+    with open(path, 'rb') as f:
+        magic = f.read(4)
+    if magic == b'PK\x03\x04':  # a zip archive: numpy's .npz
+        return _load_npz(path)
+    try:
+        with open(path, 'rb') as f:
+            classifier = _ModelUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, IndexError) as e:
+        raise ModelError('%s is not a logreg_mnist model file (%s: %s)'
+                         % (path, type(e).__name__, e)) from None
+    except Exception as e:  # a model pickled where other modules existed
+        raise ModelError('%s cannot be loaded here (%s: %s); load the '
+                         'portable .npz that training wrote beside it'
+                         % (path, type(e).__name__, e)) from None
+    if not isinstance(classifier, LogisticRegression):
+        raise ModelError('%s holds a %s, not a logreg_mnist LogisticRegression'
+                         % (path, type(classifier).__name__))
+    return classifier
+
+
+def model_info(path):
+    """The arrays and provenance stored in a ``.npz`` model, as a dict."""
+    try:
+        with numpy.load(path, allow_pickle=False) as z:
+            info = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise ModelError('%s is not a readable .npz model (%s: %s)'
+                         % (path, type(e).__name__, e)) from None
+    missing = {'W', 'b', 'n_in', 'n_out'} - set(info)
+    if missing:
+        raise ModelError('%s is not a logreg_mnist model: it has no %s'
+                         % (path, ', '.join(sorted(missing))))
+    n_in, n_out = int(info['n_in']), int(info['n_out'])
+    if info['W'].shape != (n_in, n_out) or info['b'].shape != (n_out,):
+        raise ModelError('%s: W %s and b %s do not fit n_in=%d, n_out=%d'
+                         % (path, info['W'].shape, info['b'].shape, n_in,
+                            n_out))
+    if not (numpy.isfinite(info['W']).all() and
+            numpy.isfinite(info['b']).all()):
+        raise ModelError('%s: the weights are not all finite' % path)
+    return info
+
+
+def _load_npz(path):
+    info = model_info(path)
+    x = T.matrix('x')
+    classifier = LogisticRegression(input=x, n_in=int(info['n_in']),
+                                    n_out=int(info['n_out']))
+    classifier.W.set_value(info['W'].astype(theano.config.floatX))
+    classifier.b.set_value(info['b'].astype(theano.config.floatX))
+    return classifier

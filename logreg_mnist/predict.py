@@ -3,10 +3,9 @@
 This is the tutorial's ``predict()``, reachable from the command line: it
 loads the best model that training saved, compiles a function from the
 model's input to its ``y_pred`` and prints the labels it gives the first
-examples of the test set.
+examples of the test set.  It reads both model formats: the portable
+``.npz`` (no code runs when it loads) and the tutorial's pickle.
 """
-import pickle
-
 import numpy
 
 from . import cli
@@ -16,10 +15,11 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10):
     """Print and return the predicted labels of the first ``n`` test images."""
     from .data import load_data
     from .engine import theano
+    from .errors import DataError
+    from .model import load_model
 
     # load the saved model
-    with open(model, 'rb') as f:
-        classifier = pickle.load(f)
+    classifier = load_model(model)
 
     # compile a predictor function
     predict_model = theano.function(
@@ -31,6 +31,11 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10):
     test_set_x, test_set_y = datasets[2]
     test_set_x = test_set_x.get_value()
 
+    n_in = classifier.W.get_value(borrow=True).shape[0]
+    if test_set_x.shape[1] != n_in:
+        raise DataError('%s has %d pixels per image, but the model in %s '
+                        'expects %d' % (dataset, test_set_x.shape[1], model,
+                                        n_in))
     predicted_values = predict_model(
         numpy.asarray(test_set_x[:n], dtype=classifier.input.dtype))
     print('Predicted values for the first %d examples in test set:' % n)
@@ -42,13 +47,15 @@ def build_parser():
     parser = cli.new_parser(
         'predict',
         'Print the labels a trained model predicts for the first N images '
-        'of the test set.')
+        'of the test set. The model can be the tutorial\'s pickle or the '
+        'portable .npz that training writes beside it.')
     parser.add_argument('--model', default='best_model.pkl',
-                        help='model file written by logreg_mnist.train')
+                        help='model file written by logreg_mnist.train '
+                             '(.pkl or .npz)')
     parser.add_argument('--dataset', default='mnist.pkl.gz',
                         help='dataset whose test split is predicted (same '
                              'forms as for training)')
-    parser.add_argument('-n', type=int, default=10,
+    parser.add_argument('-n', type=cli.positive(int), default=10,
                         help='how many test examples to predict')
     return parser
 

@@ -8,21 +8,28 @@ validates every ``validation_frequency`` minibatches and stops once
 ``patience`` iterations have passed without a significant improvement.
 """
 import os
-import pickle
 import sys
 import timeit
 
 import numpy
 
-from .data import load_data
-from .engine import describe, theano, T
-from .model import LogisticRegression
+from .data import SPLITS, load_data
+from .engine import ENGINE, describe, device, theano, T
+from .errors import DataError, TrainingStopped
+from .model import LogisticRegression, save_model
+from .safety import stop_requests
+
+
+def _kept(model_out, best_validation_loss):
+    """What an early stop leaves on disk, in words."""
+    if best_validation_loss == numpy.inf:
+        return 'no model was saved'
+    return 'the best model so far is in %s' % model_out
 
 
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                            dataset='mnist.pkl.gz',
-                           batch_size=600, model_out='best_model.pkl',
-                           n_out=10):
+                           batch_size=600, model_out='best_model.pkl'):
     """
     Demonstrate stochastic gradient descent optimization of a log-linear
     model
@@ -45,6 +52,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
 
     :type model_out: string
     :param model_out: where the best model is pickled on every improvement
+                      (a portable ``.npz`` copy is written beside it)
 
     Returns a dict with the best validation loss, its test score, the number
     of epochs run and the epochs/sec.
@@ -59,6 +67,13 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
     n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
     n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
+    for name, (set_x, _) in zip(SPLITS, datasets):
+        if set_x.get_value(borrow=True).shape[0] < batch_size:
+            raise DataError(
+                '%s: the %s split has %d examples, fewer than one minibatch '
+                'of %d; use a smaller --batch-size' % (
+                    dataset, name, set_x.get_value(borrow=True).shape[0],
+                    batch_size))
 
     ######################
     # BUILD ACTUAL MODEL #
@@ -77,7 +92,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     # construct the logistic regression class
     # Each MNIST image has size 28*28
     n_in = train_set_x.get_value(borrow=True).shape[1]
-    classifier = LogisticRegression(input=x, n_in=n_in, n_out=n_out)
+    classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
 
     # the cost we minimize during training is the negative log likelihood of
     # the model in symbolic format
@@ -146,67 +161,99 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     start_time = timeit.default_timer()
 
     done_looping = False
+    stopped = None  # why training ended early, if it did
     epoch = 0
-    while (epoch < n_epochs) and (not done_looping):
-        epoch = epoch + 1
-        for minibatch_index in range(n_train_batches):
+    # Ctrl-C or SIGTERM stops the loop after the current minibatch, with the
+    # best model saved and the summary printed (a second one stops at once)
+    with stop_requests() as stop:
+        while (epoch < n_epochs) and (not done_looping):
+            epoch = epoch + 1
+            for minibatch_index in range(n_train_batches):
 
-            minibatch_avg_cost = train_model(minibatch_index)
-            # iteration number
-            iter = (epoch - 1) * n_train_batches + minibatch_index
+                minibatch_avg_cost = train_model(minibatch_index)
+                # iteration number
+                iter = (epoch - 1) * n_train_batches + minibatch_index
 
-            if (iter + 1) % validation_frequency == 0:
-                # compute zero-one loss on validation set
-                validation_losses = [validate_model(i)
-                                     for i in range(n_valid_batches)]
-                this_validation_loss = numpy.mean(validation_losses)
+                # a learning rate that is too large sends the cost to
+                # NaN or infinity: everything after that would be garbage
+                if not numpy.isfinite(minibatch_avg_cost):
+                    stopped = TrainingStopped(
+                        'the cost became %s at epoch %i, minibatch %i/%i: '
+                        'the learning rate %g is too large; %s' % (
+                            minibatch_avg_cost, epoch, minibatch_index + 1,
+                            n_train_batches, learning_rate,
+                            _kept(model_out, best_validation_loss)))
+                    done_looping = True
+                    break
 
-                print(
-                    'epoch %i, minibatch %i/%i, validation error %f %%' %
-                    (
-                        epoch,
-                        minibatch_index + 1,
-                        n_train_batches,
-                        this_validation_loss * 100.
-                    ),
-                    flush=True
-                )
-
-                # if we got the best validation score until now
-                if this_validation_loss < best_validation_loss:
-                    # improve patience if loss improvement is good enough
-                    if this_validation_loss < best_validation_loss *  \
-                       improvement_threshold:
-                        patience = max(patience, iter * patience_increase)
-
-                    best_validation_loss = this_validation_loss
-                    # test it on the test set
-
-                    test_losses = [test_model(i)
-                                   for i in range(n_test_batches)]
-                    test_score = numpy.mean(test_losses)
+                if (iter + 1) % validation_frequency == 0:
+                    # compute zero-one loss on validation set
+                    validation_losses = [validate_model(i)
+                                         for i in range(n_valid_batches)]
+                    this_validation_loss = numpy.mean(validation_losses)
 
                     print(
-                        (
-                            '     epoch %i, minibatch %i/%i, test error of'
-                            ' best model %f %%'
-                        ) %
+                        'epoch %i, minibatch %i/%i, validation error %f %%' %
                         (
                             epoch,
                             minibatch_index + 1,
                             n_train_batches,
-                            test_score * 100.
+                            this_validation_loss * 100.
                         ),
                         flush=True
                     )
 
-                    # save the best model
-                    with open(model_out, 'wb') as f:
-                        pickle.dump(classifier, f)
+                    # if we got the best validation score until now
+                    if this_validation_loss < best_validation_loss:
+                        # improve patience if loss improvement is good enough
+                        if this_validation_loss < best_validation_loss *  \
+                           improvement_threshold:
+                            patience = max(patience, iter * patience_increase)
 
-            if patience <= iter:
-                done_looping = True
-                break
+                        best_validation_loss = this_validation_loss
+                        # test it on the test set
+
+                        test_losses = [test_model(i)
+                                       for i in range(n_test_batches)]
+                        test_score = numpy.mean(test_losses)
+
+                        print(
+                            (
+                                '     epoch %i, minibatch %i/%i, test error of'
+                                ' best model %f %%'
+                            ) %
+                            (
+                                epoch,
+                                minibatch_index + 1,
+                                n_train_batches,
+                                test_score * 100.
+                            ),
+                            flush=True
+                        )
+
+                        # save the best model (atomically, with a portable
+                        # .npz copy beside the tutorial's pickle)
+                        save_model(classifier, model_out,
+                                   dataset=str(dataset), epoch=epoch,
+                                   minibatch=minibatch_index + 1,
+                                   validation_error=this_validation_loss,
+                                   test_error=test_score,
+                                   learning_rate=learning_rate,
+                                   batch_size=batch_size, engine=ENGINE,
+                                   device=device())
+
+                if patience <= iter:
+                    done_looping = True
+                    break
+
+                if stop:
+                    stopped = TrainingStopped(
+                        'training interrupted at epoch %i, minibatch %i/%i; %s'
+                        % (epoch, minibatch_index + 1, n_train_batches,
+                           _kept(model_out, best_validation_loss)),
+                        exit_code=130)
+                    done_looping = True
+                    break
 
     end_time = timeit.default_timer()
     print(
@@ -221,6 +268,8 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     print(('The code for file ' +
            os.path.split(__file__)[1] +
            ' ran for %.1fs' % ((end_time - start_time))), file=sys.stderr)
+    if stopped is not None:
+        raise stopped
     return {
         'best_validation_loss': float(best_validation_loss),
         'test_score': float(test_score),

@@ -15,14 +15,17 @@ def build_parser():
         help="the tutorial's mnist.pkl.gz (looked for in the data folder and "
              "downloaded there when missing), another pickle of the same "
              "structure, or a directory holding the four MNIST IDX files")
-    parser.add_argument('--learning-rate', type=float, default=0.13,
-                        help='SGD step size')
-    parser.add_argument('--n-epochs', type=int, default=1000,
+    parser.add_argument('--learning-rate', type=cli.positive(float),
+                        default=0.13, help='SGD step size')
+    parser.add_argument('--n-epochs', type=cli.positive(int), default=1000,
                         help='maximal number of epochs to run')
-    parser.add_argument('--batch-size', type=int, default=600,
+    parser.add_argument('--batch-size', type=cli.positive(int), default=600,
                         help='examples per minibatch')
-    parser.add_argument('--model-out', default='best_model.pkl',
-                        help='where the best model is pickled')
+    parser.add_argument('--model-out', type=cli.output_file,
+                        default='best_model.pkl',
+                        help='where the best model is pickled on every '
+                             'improvement; a portable .npz copy (weights and '
+                             'provenance, no code) is written beside it')
     return parser
 
 

@@ -1,6 +1,7 @@
 """Helpers for the tests: IDX files, small splits, running the CLIs."""
 import gzip
 import os
+import pickle
 import struct
 import subprocess
 import sys
@@ -49,3 +50,22 @@ def trace_lines(stdout):
     return [line for line in stdout.splitlines()
             if line.startswith(('epoch ', '     epoch ', 'Optimization'))]
 
+
+
+def synthetic(seed=0, n_in=20, sizes=(400, 200, 200), noise=2.5):
+    """Ten noisy Gaussian clusters: learnable, but not perfectly."""
+    rng = numpy.random.RandomState(seed)
+    centers = rng.randn(10, n_in)
+    sets = []
+    for n in sizes:
+        y = rng.randint(0, 10, n)
+        x = centers[y] + noise * rng.randn(n, n_in)
+        sets.append((x, y))
+    return sets
+
+
+def synthetic_pkl(path, **kwargs):
+    """Write ``synthetic(**kwargs)`` as a mnist.pkl.gz-style file."""
+    with gzip.open(path, 'wb') as f:
+        pickle.dump(tuple(synthetic(**kwargs)), f)
+    return path

@@ -1,5 +1,6 @@
 """End to end: both command lines on real MNIST digits, checked against the
 independent NumPy implementation."""
+import os
 import pickle
 import re
 import subprocess
@@ -100,8 +101,115 @@ def test_missing_dataset_is_one_line_and_nonzero(tmp_path):
 
 
 def test_console_scripts_are_installed():
-    bindir = __import__('os').path.dirname(sys.executable)
+    bindir = os.path.dirname(sys.executable)
     for name in ('logreg-mnist-train', 'logreg-mnist-predict'):
-        out = subprocess.run([__import__('os').path.join(bindir, name),
+        out = subprocess.run([os.path.join(bindir, name),
                               '--help'], capture_output=True, text=True)
         assert out.returncode == 0 and 'usage:' in out.stdout
+
+
+def test_predict_from_npz_equals_predict_from_pickle(trained, small_idx_dir):
+    _, model = trained
+    npz = model.with_suffix('.npz')
+    assert npz.is_file()
+    a = run_module('predict', '--model', model, '--dataset', small_idx_dir)
+    b = run_module('predict', '--model', npz, '--dataset', small_idx_dir,
+                   env={'THEANO_FLAGS': 'floatX=float32,device=cuda'})
+    assert a.returncode == b.returncode == 0, b.stderr
+    assert a.stdout == b.stdout
+
+
+@pytest.mark.parametrize('args, says', [
+    (['--batch-size', '0'], "argument --batch-size: expected a positive int, "
+                            "got '0'"),
+    (['--batch-size', '2.5'], 'argument --batch-size: expected a positive '
+                              'int'),
+    (['--n-epochs', '-3'], 'argument --n-epochs: expected a positive int'),
+    (['--learning-rate', '0'], 'argument --learning-rate: expected a '
+                               'positive float'),
+    (['--learning-rate', 'nan'], 'argument --learning-rate'),
+    (['--model-out', '/no/such/folder/m.pkl'],
+     'argument --model-out: folder /no/such/folder does not exist'),
+    (['--unknown'], 'unrecognized arguments: --unknown'),
+])
+def test_bad_flags_are_one_line_errors(args, says):
+    out = run_module('train', *args)
+    assert out.returncode == 2
+    assert out.stdout == ''
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith('python -m logreg_mnist.train: error: ')
+    assert says in lines[0] and lines[0].endswith(' (see --help)')
+
+
+def test_bad_data_from_the_command_line(tmp_path, small_pkl, trained):
+    import gzip
+    _, model = trained
+
+    def sets(n, label):
+        return gzip.compress(pickle.dumps(tuple(
+            (numpy.zeros((n, 784)), numpy.full(n, label)) for _ in range(3))))
+    cases = {
+        'html.pkl.gz': (b'<html>gone</html>', 'is an HTML page'),
+        'cut.pkl.gz': (small_pkl.read_bytes()[:3000], 'truncated gzip'),
+        'labels.pkl.gz': (sets(700, 12), 'labels must lie in 0..9'),
+    }
+    train_only = {
+        'small.pkl.gz': (sets(100, 0), 'the train split has 100 examples, '
+                         'fewer than one minibatch of 600; use a smaller '
+                         '--batch-size'),
+    }
+    for name, (content, says) in dict(cases, **train_only).items():
+        (tmp_path / name).write_bytes(content)
+        runs = [run_module('train', '--dataset', name, cwd=tmp_path)]
+        if name in cases:
+            runs.append(run_module('predict', '--dataset', name, '--model',
+                                   model, cwd=tmp_path))
+        for out in runs:
+            lines = out.stderr.strip().splitlines()
+            assert out.returncode == 1, (name, out.stderr)
+            assert len(lines) == 1, (name, out.stderr)
+            assert name in lines[0] and says in lines[0], lines
+    assert not (tmp_path / 'best_model.pkl').exists()
+
+
+def test_bad_model_files_are_refused_in_one_line(tmp_path, small_pkl,
+                                                 trained):
+    _, model = trained
+    good = model.read_bytes()
+    cases = {
+        'random.pkl': os.urandom(3000),
+        'truncated.pkl': good[:len(good) // 2],
+        'dict.pkl': pickle.dumps({'W': 1}),
+        'code.pkl': pickle.dumps(os.system),
+        'data.pkl.gz': small_pkl.read_bytes(),
+        'empty.npz': b'',
+        'cut.npz': model.with_suffix('.npz').read_bytes()[:500],
+    }
+    numpy.savez(tmp_path / 'weights_only.npz', W=numpy.zeros((784, 10)))
+    numpy.savez(tmp_path / 'misshapen.npz', W=numpy.zeros((784, 10)),
+                b=numpy.zeros(3), n_in=784, n_out=10)
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    for name in list(cases) + ['weights_only.npz', 'misshapen.npz',
+                               'missing.pkl']:
+        out = run_module('predict', '--model', tmp_path / name, '--dataset',
+                         small_pkl)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 1 and len(lines) == 1, (name, out.stderr)
+        assert str(tmp_path / name) in lines[0], lines
+        assert out.stdout == ''   # refused before reading any data
+
+
+def test_predict_refuses_data_of_another_width(trained, tmp_path):
+    import gzip
+    _, model = trained
+    x = numpy.zeros((10, 100))
+    y = numpy.zeros(10, int)
+    path = tmp_path / 'narrow.pkl.gz'
+    path.write_bytes(gzip.compress(pickle.dumps(((x, y),) * 3)))
+    out = run_module('predict', '--model', model, '--dataset', path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        'python -m logreg_mnist.predict: error: %s has 100 pixels per image, '
+        'but the model in %s expects 784' % (path, model))

@@ -177,3 +177,126 @@ def test_default_dataset_offline_says_where_to_put_it(tmp_path, monkeypatch):
     assert os.path.join(str(tmp_path / 'd'), 'mnist.pkl.gz') in message
     assert data.MNIST_PKL_MD5 in message
     assert not (tmp_path / 'd' / 'mnist.pkl.gz').exists()
+
+
+############################################################
+# Bad data: one DataError that names the file and the fault
+############################################################
+
+def _gz(payload):
+    return gzip.compress(payload)
+
+
+def _pkl_gz(obj):
+    return _gz(pickle.dumps(obj, protocol=2))
+
+
+def _idx_bytes(array, magic=b'\x00\x00\x08'):
+    array = numpy.ascontiguousarray(array, dtype=numpy.uint8)
+    return (magic + bytes([array.ndim]) +
+            b''.join(struct.pack('>I', n) for n in array.shape) +
+            array.tobytes())
+
+
+def _pairs(x, y, n=3):
+    return tuple((x, y) for _ in range(n))
+
+
+def bad_pickles(valid):
+    """(name, bytes, what the message must say) for broken pickle files."""
+    rng = numpy.random.RandomState(7)
+    x = rng.rand(50, 784)
+    y = rng.randint(0, 10, 50)
+    cases = [('random%d' % i, rng.bytes(n), 'not a gzip file')
+             for i, n in enumerate((1, 10, 1000, 100000))]
+    cases += [('trunc%d' % n, valid[:n], 'damaged or truncated gzip')
+              for n in (2, 10, 100, 1000, len(valid) // 2, len(valid) - 1)]
+    raw = gzip.decompress(valid)
+    cases += [('pickle_trunc%d' % n, _gz(raw[:n]), 'not a readable pickle')
+              for n in (0, 1, 50, len(raw) // 3)]
+    cases += [
+        ('html', b'<!DOCTYPE html>\n<html><body>Not Found</body></html>',
+         'HTML page'),
+        ('empty', b'', 'not a gzip file'),
+        ('gz_text', _gz(b'hello world'), 'not a readable pickle'),
+        ('list', _pkl_gz([1, 2, 3]), 'does not hold'),
+        ('two_sets', _pkl_gz(_pairs(x, y, 2)), 'does not hold'),
+        ('images_3d', _pkl_gz(_pairs(x.reshape(50, 28, 28), y)),
+         'N x pixels'),
+        ('widths_differ', _pkl_gz(((x, y), (x[:, :700], y), (x, y))),
+         'pixels per image'),
+        ('labels_2d', _pkl_gz(_pairs(x, y.reshape(25, 2))), 'labels'),
+        ('labels_short', _pkl_gz(_pairs(x, y[:40])), 'labels of shape'),
+        ('labels_10', _pkl_gz(_pairs(x, y + 10)), 'labels must lie in 0..9'),
+        ('labels_negative', _pkl_gz(_pairs(x, y - 5)), 'must lie in 0..9'),
+        ('labels_float', _pkl_gz(_pairs(x, y + 0.5)), 'must be integers'),
+        ('labels_text', _pkl_gz(_pairs(x, numpy.array(['a'] * 50))),
+         'must be integers'),
+        ('pixels_nan', _pkl_gz(_pairs(numpy.full((50, 784), numpy.nan), y)),
+         'NaN'),
+        ('code', _pkl_gz(os.system), 'not a readable pickle'),
+    ]
+    return cases
+
+
+def test_every_bad_pickle_is_one_clear_data_error(small_pkl, tmp_path):
+    cases = bad_pickles(small_pkl.read_bytes())
+    assert len(cases) > 25
+    for name, content, says in cases:
+        path = tmp_path / (name + '.pkl.gz')
+        path.write_bytes(content)
+        with pytest.raises(DataError) as e:
+            data.read_dataset(str(path))
+        message = str(e.value)
+        assert str(path) in message and says in message, (name, message)
+        assert '\n' not in message
+
+
+def bad_idx_dirs(images, labels):
+    """(name, {file: bytes}, what the message must say) for IDX folders."""
+    good = {'train-images-idx3-ubyte.gz': _gz(_idx_bytes(images[:700])),
+            'train-labels-idx1-ubyte.gz': _gz(_idx_bytes(labels[:700])),
+            't10k-images-idx3-ubyte.gz': _gz(_idx_bytes(images[700:])),
+            't10k-labels-idx1-ubyte.gz': _gz(_idx_bytes(labels[700:]))}
+    images_file = 'train-images-idx3-ubyte.gz'
+    raw = _idx_bytes(images[:700])
+    cases = [
+        ('magic', {images_file: _gz(b'\x08\x08\x08' + raw[3:])},
+         'wrong magic number'),
+        ('float_magic', {images_file: _gz(b'\x00\x00\x0d' + raw[3:])},
+         'wrong magic number'),
+        ('short_header', {images_file: _gz(raw[:6])}, 'header says'),
+        ('images_2d', {images_file: _gz(_idx_bytes(images[:700].reshape(
+            700, 784)))}, 'must be 3-D'),
+        ('labels_2d', {'train-labels-idx1-ubyte.gz': _gz(_idx_bytes(
+            labels[:700].reshape(350, 2)))}, 'labels 1-D'),
+        ('count_mismatch', {'train-labels-idx1-ubyte.gz': _gz(_idx_bytes(
+            labels[:600]))}, 'labels of shape'),
+        ('label_11', {'t10k-labels-idx1-ubyte.gz': _gz(_idx_bytes(
+            numpy.full(300, 11)))}, 'must lie in 0..9'),
+        ('test_size', {'t10k-images-idx3-ubyte.gz': _gz(_idx_bytes(
+            images[700:, :20, :20]))}, 'pixels per image'),
+        ('missing', {'t10k-labels-idx1-ubyte.gz': None}, 'missing t10k-labels'),
+        ('html', {images_file: b'<html><body>503</body></html>'},
+         'HTML page'),
+    ]
+    cases += [('trunc_gz%d' % n, {images_file: _gz(raw)[:n]},
+               'damaged or truncated gzip') for n in (2, 50, 5000)]
+    cases += [('trunc_data%d' % n, {images_file: _gz(raw[:n])},
+               'header says') for n in (16, 1000, len(raw) - 1)]
+    return [(name, dict(good, **change), says)
+            for name, change, says in cases]
+
+
+def test_every_bad_idx_folder_is_one_clear_data_error(digits, tmp_path):
+    images, labels = digits[0][:1000], digits[1][:1000]
+    for name, files, says in bad_idx_dirs(images, labels):
+        folder = tmp_path / name
+        folder.mkdir()
+        for filename, content in files.items():
+            if content is not None:
+                (folder / filename).write_bytes(content)
+        with pytest.raises(DataError) as e:
+            data.read_dataset(str(folder))
+        message = str(e.value)
+        assert str(folder) in message and says in message, (name, message)

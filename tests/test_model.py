@@ -86,3 +86,48 @@ def test_errors_rejects_non_integer_labels():
     x, model = build()
     with pytest.raises(NotImplementedError):
         model.errors(T.dvector('y'))
+
+
+def test_save_and_load_both_formats(problem, tmp_path):
+    from logreg_mnist.model import load_model, save_model
+    xv, yv, W, b = problem
+    x, model = build(W, b)
+    save_model(model, str(tmp_path / 'm.pkl'), epoch=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['m.npz', 'm.pkl']
+    for name in ('m.pkl', 'm.npz'):
+        loaded = load_model(str(tmp_path / name))
+        predict = theano.function([loaded.input], loaded.y_pred)
+        numpy.testing.assert_array_equal(predict(xv),
+                                         numpy.argmax(xv @ W + b, axis=1))
+    # a path ending in .npz writes the portable file alone
+    save_model(model, str(tmp_path / 'only.npz'))
+    assert not (tmp_path / 'only.pkl').exists()
+    assert int(numpy.load(tmp_path / 'm.npz')['epoch']) == 3
+
+
+def test_npz_loads_without_unpickling(problem, tmp_path, monkeypatch):
+    import pickle
+    from logreg_mnist.model import load_model, save_model
+    xv, yv, W, b = problem
+    x, model = build(W, b)
+    save_model(model, str(tmp_path / 'm.npz'))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError('a .npz model must load without pickle')
+    monkeypatch.setattr(pickle, 'load', refuse)
+    monkeypatch.setattr(pickle, 'loads', refuse)
+    monkeypatch.setattr(pickle, 'Unpickler', refuse)
+    loaded = load_model(str(tmp_path / 'm.npz'))
+    numpy.testing.assert_array_equal(loaded.W.get_value(), W)
+
+
+def test_pickle_of_something_else_is_refused(tmp_path):
+    import pickle
+    from logreg_mnist.errors import ModelError
+    from logreg_mnist.model import load_model
+    x = T.matrix('x')
+    path = tmp_path / 'graph.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump(T.nnet.softmax(x), f)   # engine objects, but no model
+    with pytest.raises(ModelError, match='not a logreg_mnist LogisticRegression'):
+        load_model(str(path))

@@ -1,40 +1,26 @@
 """The training loop against an independent NumPy run of the same
 algorithm: the whole early-stopping trace must match line for line."""
-import gzip
 import pickle
 import re
 
 import numpy
 import pytest
 
+import helpers
 import reference
 from helpers import trace_lines
+from logreg_mnist.errors import TrainingStopped
 from logreg_mnist.sgd import sgd_optimization_mnist
 
 
-def synthetic(seed=0, n_in=20, sizes=(400, 200, 200), noise=2.5):
-    """Ten noisy Gaussian clusters: learnable, but not perfectly."""
-    rng = numpy.random.RandomState(seed)
-    centers = rng.randn(10, n_in)
-    sets = []
-    for n in sizes:
-        y = rng.randint(0, 10, n)
-        x = centers[y] + noise * rng.randn(n, n_in)
-        sets.append((x, y))
-    return sets
-
-
 @pytest.fixture
-def synthetic_pkl(tmp_path):
-    sets = synthetic()
-    path = tmp_path / 'synthetic.pkl.gz'
-    with gzip.open(path, 'wb') as f:
-        pickle.dump(tuple(sets), f)
-    return sets, path
+def synthetic_data(tmp_path):
+    path = helpers.synthetic_pkl(tmp_path / 'synthetic.pkl.gz')
+    return helpers.synthetic(), path
 
 
-def test_trace_matches_numpy_line_for_line(synthetic_pkl, tmp_path, capsys):
-    sets, path = synthetic_pkl
+def test_trace_matches_numpy_line_for_line(synthetic_data, tmp_path, capsys):
+    sets, path = synthetic_data
     model_out = tmp_path / 'best.pkl'
     result = sgd_optimization_mnist(dataset=str(path), batch_size=20,
                                     model_out=str(model_out))
@@ -57,8 +43,8 @@ def test_trace_matches_numpy_line_for_line(synthetic_pkl, tmp_path, capsys):
                                   atol=1e-12)
 
 
-def test_n_epochs_bounds_the_run(synthetic_pkl, tmp_path, capsys):
-    sets, path = synthetic_pkl
+def test_n_epochs_bounds_the_run(synthetic_data, tmp_path, capsys):
+    sets, path = synthetic_data
     sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=3,
                            learning_rate=0.05,
                            model_out=str(tmp_path / 'm.pkl'))
@@ -68,9 +54,9 @@ def test_n_epochs_bounds_the_run(synthetic_pkl, tmp_path, capsys):
     assert trace_lines(capsys.readouterr().out) == expected
 
 
-def test_progress_lines_name_device_and_floatX(synthetic_pkl, tmp_path,
+def test_progress_lines_name_device_and_floatX(synthetic_data, tmp_path,
                                                capsys):
-    sets, path = synthetic_pkl
+    sets, path = synthetic_data
     sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=1,
                            model_out=str(tmp_path / 'm.pkl'))
     lines = capsys.readouterr().out.splitlines()
@@ -79,3 +65,57 @@ def test_progress_lines_name_device_and_floatX(synthetic_pkl, tmp_path,
         '... building the model',
         '... using Theano 1.0.5 on device cpu with floatX=float64',
         '... training the model']
+
+
+def test_best_model_is_saved_in_both_formats_with_provenance(
+        synthetic_data, tmp_path, capsys):
+    sets, path = synthetic_data
+    model_out = tmp_path / 'best.pkl'
+    sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=4,
+                           model_out=str(model_out))
+    lines = trace_lines(capsys.readouterr().out)
+    info = numpy.load(tmp_path / 'best.npz', allow_pickle=False)
+    with open(model_out, 'rb') as f:
+        classifier = pickle.load(f)
+    numpy.testing.assert_array_equal(info['W'], classifier.W.get_value())
+    numpy.testing.assert_array_equal(info['b'], classifier.b.get_value())
+    assert (int(info['n_in']), int(info['n_out'])) == (20, 10)
+    assert str(info['floatX']) == 'float64'
+    assert str(info['dataset']) == str(path)
+    assert str(info['engine']) == 'Theano 1.0.5'
+    assert str(info['device']) == 'cpu'
+    assert str(info['package_version']) == '1.0.0'
+    assert float(info['learning_rate']) == 0.13
+    assert int(info['batch_size']) == 20
+    # provenance names the best validation of the printed trace
+    best = [l for l in lines if l.startswith('     epoch')][-1]
+    epoch = int(best.split()[1].rstrip(','))
+    assert int(info['epoch']) == epoch
+    assert '%f %%' % (float(info['test_error']) * 100) in best
+    validation = min(float(l.split()[-2]) for l in lines
+                     if 'validation error' in l)
+    assert float(info['validation_error']) * 100 == pytest.approx(validation,
+                                                                 abs=1e-6)
+
+
+def test_divergence_stops_and_keeps_the_saved_model(synthetic_data, tmp_path,
+                                                    capsys):
+    sets, path = synthetic_data
+    model_out = tmp_path / 'best.pkl'
+    sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=2,
+                           model_out=str(model_out))
+    saved = model_out.read_bytes(), (tmp_path / 'best.npz').read_bytes()
+    capsys.readouterr()
+
+    with pytest.raises(TrainingStopped) as e:
+        sgd_optimization_mnist(dataset=str(path), batch_size=20,
+                               learning_rate=1e308, model_out=str(model_out))
+    assert str(e.value) == (
+        'the cost became nan at epoch 1, minibatch 2/20: the learning rate '
+        '1e+308 is too large; no model was saved')
+    out = capsys.readouterr().out
+    assert 'Optimization complete with best validation score of' in out
+    assert 'The code run for 1 epochs' in out
+    # the model of the earlier run is untouched
+    assert (model_out.read_bytes(),
+            (tmp_path / 'best.npz').read_bytes()) == saved
