@@ -11,10 +11,11 @@ machines:
   crashes unless the ``blas.ldflags`` flag is set.  When neither
   ``THEANO_FLAGS`` nor a ``.theanorc`` sets it, we supply a value here, before
   Theano is imported.  A user's own setting always wins.
-* The value we supply links Theano's C code against the OpenBLAS that SciPy's
-  wheel ships (SciPy is a dependency anyway).  If that library cannot be found
-  we fall back to an empty value, which makes Theano call BLAS through NumPy's
-  C API: slower, but it works everywhere.
+* The value we supply links Theano's C code against a recent OpenBLAS from
+  the ``scipy-openblas32`` wheel (a dependency), or else the older one inside
+  SciPy's wheel.  If neither can be found we fall back to an empty value,
+  which makes Theano call BLAS through NumPy's C API: slower, but it works
+  everywhere.
 """
 import configparser
 import glob
@@ -23,6 +24,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 
 from .errors import EngineError
 
@@ -56,29 +58,56 @@ def user_sets(section, option):
     return parser.has_option(section, option)
 
 
+#: The BLAS routines Theano's C code declares (``sgemm_``, ``dgemv_``...).
+BLAS_ROUTINES = ['%s%s_' % (p, r) for p in 'sdcz'
+                 for r in ('gemm', 'gemv', 'ger', 'dot', 'copy', 'axpy',
+                           'scal', 'swap', 'symm', 'syrk', 'trmm', 'trsm')]
+
+
+def _site_file(package, pattern):
+    """Files matching ``pattern`` beside an installed package (not imported)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return []
+    site = os.path.dirname(os.path.dirname(spec.origin))
+    return sorted(glob.glob(os.path.join(site, pattern)))
+
+
+def openblas_wheel_ldflags():
+    """Link flags for the OpenBLAS of the ``scipy-openblas32`` wheel, or None.
+
+    It is a recent OpenBLAS (0.3.30+) that knows today's CPUs, which makes
+    the tutorial's epoch about 1.5x faster here than the 0.3.21 inside
+    SciPy 1.11's wheel.  Its symbols carry a ``scipy_`` prefix, so the
+    ``-D`` flags rename the calls in Theano's C code (``blas.ldflags``
+    non-library flags are compiler flags of every BLAS op).
+    """
+    for path in _site_file('scipy_openblas32',
+                           'scipy_openblas32/lib/libscipy_openblas.so'):
+        return '-L%s -lscipy_openblas %s' % (
+            os.path.dirname(path),
+            ' '.join('-D%s=scipy_%s' % (r, r) for r in BLAS_ROUTINES))
+    return None
+
+
 def scipy_openblas_ldflags():
     """``-L<dir> -l<name>`` for the OpenBLAS inside SciPy's wheel, or None.
 
     SciPy's manylinux wheels ship ``scipy.libs/libopenblasp-r0-<hash>.so``
     with the plain Fortran symbols (``sgemm_``, ``dgemm_``...) that Theano's
     C code calls.  NumPy's own copy uses 64-bit-integer symbols with a
-    ``64_`` suffix, which Theano cannot link.  We locate the file without
-    importing SciPy.
+    ``64_`` suffix, which Theano cannot link.
     """
-    spec = importlib.util.find_spec('scipy')
-    if spec is None or not spec.origin:
-        return None
-    site = os.path.dirname(os.path.dirname(spec.origin))
-    for path in sorted(glob.glob(os.path.join(site, 'scipy.libs',
-                                              'libopenblas*.so'))):
+    for path in _site_file('scipy', 'scipy.libs/libopenblas*.so'):
         name = re.sub(r'^lib|\.so$', '', os.path.basename(path))
         return '-L%s -l%s' % (os.path.dirname(path), name)
     return None
 
 
 def default_blas_ldflags():
-    """The ``blas.ldflags`` value this package supplies when the user has none."""
-    return scipy_openblas_ldflags() or ''
+    """The ``blas.ldflags`` value this package supplies when the user has
+    none: the fastest BLAS found, or '' (Theano calls BLAS through NumPy)."""
+    return openblas_wheel_ldflags() or scipy_openblas_ldflags() or ''
 
 
 def configure_theano_flags():
@@ -117,6 +146,9 @@ _missing_pygpu = (_is_gpu(requested_device()) and
                   importlib.util.find_spec('pygpu') is None)
 if _missing_pygpu:
     logging.getLogger('theano.gpuarray').setLevel(logging.CRITICAL)
+# Theano's GPU module imports pkg_resources, which warns about itself.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
+                        category=UserWarning)
 
 try:
     import theano  # noqa: E402  (must come after the flags are set)

@@ -102,7 +102,8 @@ def test_missing_dataset_is_one_line_and_nonzero(tmp_path):
 
 def test_console_scripts_are_installed():
     bindir = os.path.dirname(sys.executable)
-    for name in ('logreg-mnist-train', 'logreg-mnist-predict'):
+    for name in ('logreg-mnist-train', 'logreg-mnist-predict',
+                 'logreg-mnist-benchmark'):
         out = subprocess.run([os.path.join(bindir, name),
                               '--help'], capture_output=True, text=True)
         assert out.returncode == 0 and 'usage:' in out.stdout

@@ -100,3 +100,19 @@ def test_bad_flags_are_one_line_errors(small_pkl, flags, says):
     assert len(lines) == 1 and says in lines[0], out.stderr
     assert lines[0].startswith('python -m logreg_mnist.train: error: '
                                'THEANO_FLAGS: ')
+
+
+def test_blas_choice_degrades_gracefully(monkeypatch):
+    import logreg_mnist.engine as engine
+    assert '-lscipy_openblas' in engine.default_blas_ldflags()
+    assert '-Dsgemm_=scipy_sgemm_' in engine.default_blas_ldflags()
+    real = engine._site_file
+
+    def without(*packages):
+        return lambda package, pattern: ([] if package in packages
+                                         else real(package, pattern))
+    monkeypatch.setattr(engine, '_site_file', without('scipy_openblas32'))
+    assert engine.default_blas_ldflags().split()[1].startswith('-lopenblas')
+    monkeypatch.setattr(engine, '_site_file',
+                        without('scipy_openblas32', 'scipy'))
+    assert engine.default_blas_ldflags() == ''

@@ -1,0 +1,395 @@
+"""``python -m logreg_mnist.benchmark``: how fast is the tutorial's training?
+
+One *epoch* is the tutorial's: every training minibatch through
+``train_model`` (MNIST: 83 of 600), then every validation minibatch through
+``validate_model`` (16).  The benchmark reports, for the current
+``THEANO_FLAGS``:
+
+* the compile time of the three functions,
+* the first epoch (it pays for warming caches up),
+* steady-state epochs/sec: the median of many epochs after a warm-up one,
+
+with the device, floatX, BLAS library and threads in use.
+
+``--compare`` runs the same epoch under several configurations, each in a
+fresh worker process: the port on the CPU in float64 and float32, the port
+with ``device=cuda`` (reported as unavailable where no GPU can be used), and
+peers that implement the same epoch without Theano (``scripts/peers.py``:
+NumPy, and PyTorch when it is installed).  Workers take turns, a few epochs
+each, round after round, so that a machine that slows down for a while
+slows every configuration alike; the ratios in the table are the point.
+Each turn starts after a short pause and an untimed epoch, so that the BLAS
+threads of the previous worker, which spin for a while after their last
+call, have gone quiet.
+
+Every timed epoch ends with host-side numbers (the cost, the validation
+error), so GPU work is synchronised before the clock stops.
+
+Without ``--dataset`` the data are synthetic, of MNIST's shape (50,000 +
+10,000 images of 784 pixels in [0, 1]): speed does not depend on the
+pixel values.
+"""
+import argparse
+import ctypes
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import cli
+from .errors import LogregError
+
+#: The environment as the user started us, before the engine adjusts it:
+#: workers start from it, so peers run exactly as a user's own script would.
+USER_ENV = dict(os.environ)
+
+#: name -> (what runs, THEANO_FLAGS it adds / dtype it uses)
+CONFIGS = {
+    'port': ('port', ''),            # the current flags, unchanged
+    'port-cpu-float64': ('port', 'device=cpu,floatX=float64'),
+    'port-cpu-float32': ('port', 'device=cpu,floatX=float32'),
+    'port-cuda-float32': ('port', 'device=cuda,floatX=float32,'
+                                  'force_device=True'),
+    'numpy-float64': ('numpy', 'float64'),
+    'numpy-float32': ('numpy', 'float32'),
+    'torch-float32': ('torch', 'float32'),
+}
+#: what --compare runs by default
+COMPARED = [c for c in CONFIGS if c != 'port']
+
+
+#################
+# WHAT IS TIMED #
+#################
+
+def port_epoch(arrays, batch_size):
+    """The Theano port's compiled functions and the tutorial's epoch."""
+    import numpy
+    from .data import shared_dataset
+    from .engine import ENGINE, device, theano
+    from .sgd import build_model
+    datasets = [shared_dataset(xy) for xy in arrays]
+    start = time.perf_counter()
+    _, train_model, validate_model, _ = build_model(
+        datasets + datasets[-1:], batch_size=batch_size)
+    compile_time = time.perf_counter() - start
+    n_train_batches = len(arrays[0][0]) // batch_size
+    n_valid_batches = len(arrays[1][0]) // batch_size
+
+    def epoch():
+        for minibatch_index in range(n_train_batches):
+            train_model(minibatch_index)
+        return float(numpy.mean([validate_model(i)
+                                 for i in range(n_valid_batches)]))
+
+    ldflags = theano.config.blas.ldflags
+    linked = [f[2:] for f in ldflags.split() if f.startswith('-l')]
+    info = {'library': ENGINE, 'device': device(),
+            'floatX': theano.config.floatX, 'blas.ldflags': ldflags,
+            'blas': blas_in_use(linked) if linked else
+            "NumPy's, through its C API (blas.ldflags is empty)"}
+    return epoch, info, compile_time
+
+
+def peer_epoch(name, arrays, dtype, batch_size):
+    """A peer from scripts/peers.py (looked for beside the package)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), 'scripts', 'peers.py')
+    if not os.path.isfile(path):
+        raise RuntimeError('scripts/peers.py not found: run from a source '
+                           'checkout (pip install -e .)')
+    spec = importlib.util.spec_from_file_location('peers', path)
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
+    if name == 'torch' and importlib.util.find_spec('torch') is None:
+        raise RuntimeError('PyTorch is not installed '
+                           '(pip install torch==2.13.0)')
+    start = time.perf_counter()
+    epoch, info = peers.PEERS[name](arrays[0], arrays[1], dtype, batch_size)
+    info.setdefault('blas', blas_in_use())
+    info.update(device='cpu', floatX=dtype)
+    return epoch, info, time.perf_counter() - start
+
+
+def blas_in_use(names=None):
+    """The BLAS libraries loaded in this process (only ``lib<name>`` ones
+    when ``names`` are given), with core type and threads for OpenBLAS
+    (read from /proc/self/maps; Linux only)."""
+    try:
+        with open('/proc/self/maps') as f:
+            paths = {line.split()[-1] for line in f if '.so' in line}
+    except OSError:
+        return 'unknown'
+    found = []
+    for path in sorted(paths):
+        name = os.path.basename(path)
+        if names and not any(name.startswith('lib%s.' % n) for n in names):
+            continue
+        if 'openblas' in name:
+            lib = ctypes.CDLL(path)
+            desc = name
+            # plain, numpy's 64_ suffix, scipy-openblas32's scipy_ prefix
+            for prefix, suffix in (('', ''), ('', '64_'), ('scipy_', '')):
+                corename = prefix + 'openblas_get_corename' + suffix
+                if hasattr(lib, corename):
+                    getattr(lib, corename).restype = ctypes.c_char_p
+                    threads = getattr(lib, prefix + 'openblas_get_num_threads'
+                                      + suffix)
+                    desc += ' (%s, %d threads)' % (
+                        getattr(lib, corename)().decode(), threads())
+                    break
+            found.append(desc)
+        elif name.startswith(('libmkl_rt', 'libmkl_core')):
+            found.append(name)
+    return '; '.join(found) or 'none found'
+
+
+##########
+# WORKER #
+##########
+
+def load_arrays(folder):
+    import numpy
+    return [(numpy.load(os.path.join(folder, split + '_x.npy')),
+             numpy.load(os.path.join(folder, split + '_y.npy')))
+            for split in ('train', 'valid')]
+
+
+def worker(config, folder, batch_size):
+    """Serve one configuration: build it, then run epochs on request.
+
+    Protocol on stdin/stdout, one JSON object per line: the worker first
+    reports ``{"compile", "first", "info"}`` (or ``{"error"}``), then answers
+    each line ``N`` with ``{"times": [N epoch durations]}``.
+    """
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), 'w')
+    sys.stdout = sys.stderr          # nothing else may write to the channel
+
+    def send(obj):
+        protocol.write(json.dumps(obj) + '\n')
+        protocol.flush()
+
+    kind, setting = CONFIGS[config]
+    try:
+        arrays = load_arrays(folder)
+        if kind == 'port':
+            epoch, info, compile_time = port_epoch(arrays, batch_size)
+        else:
+            epoch, info, compile_time = peer_epoch(kind, arrays, setting,
+                                                   batch_size)
+        start = time.perf_counter()
+        epoch()
+        first = time.perf_counter() - start
+        epoch()                      # warm-up, not counted
+    except Exception as e:
+        send({'error': '%s' % e})
+        return
+    send({'compile': compile_time, 'first': first, 'info': info})
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        epoch()       # untimed: lets BLAS threads of the last turn settle
+        times = []
+        for _ in range(int(line)):
+            start = time.perf_counter()
+            epoch()
+            times.append(time.perf_counter() - start)
+        send({'times': times})
+
+
+def start_worker(config, folder, batch_size, extra_flags):
+    env = dict(USER_ENV)
+    kind, setting = CONFIGS[config]
+    if kind == 'port':
+        env['THEANO_FLAGS'] = ','.join(
+            f for f in (env.get('THEANO_FLAGS', ''), setting, extra_flags)
+            if f)
+    return subprocess.Popen(
+        [sys.executable, '-m', 'logreg_mnist.benchmark', '--worker', config,
+         '--data-folder', folder, '--batch-size', str(batch_size)],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+##########
+# REPORT #
+##########
+
+def system_info():
+    import numpy
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(l.split(':', 1)[1].strip() for l in f
+                       if l.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return {'cpu': cpu, 'cores': os.cpu_count(),
+            'python': platform.python_version(), 'numpy': numpy.__version__}
+
+
+def table(rows):
+    """The comparison table, as text."""
+    head = ['run', 'library', 'device', 'floatX', 'compile s',
+            'first epoch s', 'epochs/sec', 'port is']
+    body = [[r['config'], r['info']['library'], r['info']['device'],
+             r['info']['floatX'], '%.2f' % r['compile'], '%.3f' % r['first'],
+             '%.2f' % r['epochs_per_sec'],
+             '%.2fx' % r['port_speedup'] if 'port_speedup' in r else '']
+            for r in rows if 'error' not in r]
+    widths = [max(len(line[i]) for line in [head] + body)
+              for i in range(len(head))]
+
+    def fmt(line):  # text columns to the left, numbers to the right
+        return '  '.join(c.ljust(w) if i < 4 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(line, widths)))
+    out = [fmt(head), fmt(['-' * w for w in widths])] + [fmt(l) for l in body]
+    out += ['%-*s  unavailable: %s' % (widths[0], r['config'], r['error'])
+            for r in rows if 'error' in r]
+    return '\n'.join(out)
+
+
+def add_ratios(rows):
+    """port_speedup: the port's epochs/sec at the same floatX over this
+    row's (1.00x for the port itself; above 1 the port is faster)."""
+    port = {r['info']['floatX']: r['epochs_per_sec'] for r in rows
+            if 'error' not in r and r['config'].startswith('port-cpu')}
+    for r in rows:
+        if 'error' not in r and r['info']['floatX'] in port:
+            r['port_speedup'] = port[r['info']['floatX']] / r['epochs_per_sec']
+
+
+def measure(configs, folder, args):
+    """Start a worker per config and time them in interleaved rounds."""
+    rows, workers = [], {}
+    for config in configs:
+        proc = start_worker(config, folder, args.batch_size, args.flags)
+        reply = proc.stdout.readline()
+        try:
+            ready = json.loads(reply)
+        except ValueError:
+            err = proc.stderr.read().strip().splitlines()
+            ready = {'error': err[-1] if err else 'worker failed'}
+        row = dict(config=config, **ready)
+        rows.append(row)
+        if 'error' in row:
+            proc.kill()
+            proc.communicate()
+        else:
+            row['times'] = []
+            workers[config] = (proc, row)
+        print('... %s: %s' % (config, 'unavailable' if 'error' in row else
+                              'compiled in %.1fs' % row['compile']),
+              file=sys.stderr, flush=True)
+    for _ in range(args.rounds):
+        for proc, row in workers.values():
+            time.sleep(0.2)  # the last worker's BLAS threads stop spinning
+            proc.stdin.write('%d\n' % args.epochs)
+            proc.stdin.flush()
+            row['times'] += json.loads(proc.stdout.readline())['times']
+    for proc, row in workers.values():
+        proc.stdin.close()
+        proc.wait()
+        row['epochs_per_sec'] = 1.0 / statistics.median(row['times'])
+    add_ratios(rows)
+    return rows
+
+
+def write_arrays(args, folder):
+    """The data every worker reads: synthetic, or the named dataset."""
+    import numpy
+    if args.dataset:
+        from .data import read_dataset
+        train, valid, _ = read_dataset(args.dataset)
+        source = args.dataset
+    else:
+        rng = numpy.random.RandomState(1234)
+        train, valid = [(rng.randint(0, 256, (n, 784)).astype('float32')
+                         / numpy.float32(255), rng.randint(0, 10, n))
+                        for n in (args.train_size, 10000)]
+        source = 'synthetic, %d + 10000 x 784' % args.train_size
+    for split, (x, y) in (('train', train), ('valid', valid)):
+        numpy.save(os.path.join(folder, split + '_x.npy'), x)
+        numpy.save(os.path.join(folder, split + '_y.npy'), y)
+    return source
+
+
+def build_parser():
+    parser = cli.new_parser(
+        'benchmark',
+        "Time the tutorial's training epoch (all training minibatches plus "
+        "all validation minibatches) and report compile time, first epoch "
+        "and steady-state epochs/sec. Without --compare, the current "
+        "THEANO_FLAGS are measured; with --compare, CPU float64, CPU "
+        "float32 and GPU float32 runs of the port and NumPy/PyTorch peers "
+        "are measured in turns and compared.")
+    parser.add_argument('--compare', action='store_true',
+                        help='compare several configurations and peers')
+    parser.add_argument('--json', action='store_true',
+                        help='print the results as JSON instead of a table')
+    parser.add_argument('--dataset', default=None,
+                        help='time on this dataset (any --dataset that '
+                             'train accepts) instead of synthetic data')
+    parser.add_argument('--train-size', type=cli.positive(int), default=50000,
+                        help='training images of the synthetic data')
+    parser.add_argument('--batch-size', type=cli.positive(int), default=600,
+                        help='examples per minibatch')
+    parser.add_argument('--epochs', type=cli.positive(int), default=2,
+                        help='epochs each configuration runs per round')
+    parser.add_argument('--rounds', type=cli.positive(int), default=5,
+                        help='rounds of turns; epochs/sec is the median of '
+                             'all epochs x rounds timed epochs')
+    parser.add_argument('--configs', default=','.join(COMPARED),
+                        help='the runs --compare makes (any of %s)'
+                             % ', '.join(CONFIGS))
+    parser.add_argument('--flags', default='',
+                        help='extra THEANO_FLAGS for the port in every run')
+    parser.add_argument('--worker', choices=sorted(CONFIGS),
+                        help=argparse.SUPPRESS)
+    parser.add_argument('--data-folder', help=argparse.SUPPRESS)
+    return parser
+
+
+def benchmark(args):
+    if args.worker:
+        return worker(args.worker, args.data_folder, args.batch_size)
+    configs = args.configs.split(',') if args.compare else ['port']
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        raise LogregError('unknown --configs %s; choose from %s'
+                              % (', '.join(sorted(unknown)),
+                                 ', '.join(CONFIGS)))
+    with tempfile.TemporaryDirectory(prefix='logreg-bench-') as folder:
+        source = write_arrays(args, folder)
+        rows = measure(configs, folder, args)
+    result = {'system': system_info(), 'data': source,
+              'batch_size': args.batch_size,
+              'timed_epochs': args.epochs * args.rounds, 'runs': rows}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return result
+    s = result['system']
+    print('%s, %d cores; Python %s, numpy %s; data: %s; batch %d; median of '
+          '%d epochs per run' % (s['cpu'], s['cores'], s['python'], s['numpy'],
+                                 source, args.batch_size,
+                                 args.epochs * args.rounds))
+    print()
+    print(table(rows))
+    print()
+    for r in rows:
+        if 'error' not in r:
+            print('%-18s BLAS: %s' % (r['config'], r['info']['blas']))
+    return result
+
+
+def main(argv=None):
+    cli.run(build_parser(), benchmark, argv)
+
+
+if __name__ == '__main__':
+    main()

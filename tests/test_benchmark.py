@@ -1,0 +1,116 @@
+"""The benchmark: its peers do the tutorial's work, and --compare reports
+every configuration with ratios computed from its own measurements."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy
+import pytest
+
+import helpers
+import reference
+from helpers import run_module
+
+PEERS = Path(__file__).resolve().parents[1] / 'scripts' / 'peers.py'
+
+
+def load_peers():
+    spec = importlib.util.spec_from_file_location('peers', PEERS)
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
+    return peers
+
+
+def first_validation_error(sets, batch_size):
+    lines, _, _ = reference.sgd_trace(sets, batch_size=batch_size, n_epochs=1)
+    return float(lines[0].split()[-2]) / 100
+
+
+@pytest.mark.parametrize('peer', ['numpy', 'torch'])
+def test_peers_compute_the_tutorials_epoch(peer):
+    sets = helpers.synthetic(sizes=(400, 200, 200))
+    if peer == 'torch' and importlib.util.find_spec('torch') is None:
+        # PyTorch is optional: without it the peer is missing, not broken
+        with pytest.raises(ImportError):
+            load_peers().PEERS[peer](sets[0], sets[1], 'float64', 20)
+        return
+    epoch, info = load_peers().PEERS[peer](sets[0], sets[1], 'float64',
+                                           batch_size=20)
+    # after one epoch, the validation error is the reference's first line
+    assert epoch() == pytest.approx(first_validation_error(sets, 20),
+                                    abs=1e-12)
+    assert info['library'].split()[0] in ('NumPy', 'PyTorch')
+
+
+@pytest.fixture(scope='module')
+def compared():
+    out = run_module('benchmark', '--compare', '--json', '--train-size',
+                     3000, '--epochs', 1, '--rounds', 2)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_compare_runs_every_configuration(compared):
+    rows = {r['config']: r for r in compared['runs']}
+    assert list(rows) == ['port-cpu-float64', 'port-cpu-float32',
+                          'port-cuda-float32', 'numpy-float64',
+                          'numpy-float32', 'torch-float32']
+    for name in ('port-cpu-float64', 'port-cpu-float32', 'numpy-float64',
+                 'numpy-float32'):
+        row = rows[name]
+        assert len(row['times']) == 2 and all(t > 0 for t in row['times'])
+        assert row['epochs_per_sec'] == pytest.approx(
+            1 / numpy.median(row['times']))
+        assert row['info']['floatX'] == name.split('-')[-1]
+    assert rows['port-cpu-float32']['info']['library'] == 'Theano 1.0.5'
+    assert 'scipy_openblas' in rows['port-cpu-float32']['info']['blas']
+    # no GPU here: said plainly
+    assert 'pygpu' in rows['port-cuda-float32']['error']
+    if importlib.util.find_spec('torch') is None:
+        assert 'PyTorch is not installed' in rows['torch-float32']['error']
+
+
+def test_ratios_compare_each_run_with_the_port_at_its_precision(compared):
+    rows = {r['config']: r for r in compared['runs']}
+    for precision in ('float64', 'float32'):
+        port = rows['port-cpu-' + precision]['epochs_per_sec']
+        assert rows['port-cpu-' + precision]['port_speedup'] == 1.0
+        peer = rows['numpy-' + precision]
+        assert peer['port_speedup'] == pytest.approx(
+            port / peer['epochs_per_sec'])
+
+
+def test_table_output(small_pkl):
+    out = run_module('benchmark', '--compare', '--dataset', small_pkl,
+                     '--epochs', 1, '--rounds', 1, '--configs',
+                     'port-cpu-float32,numpy-float32,port-cuda-float32')
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert 'data: %s' % small_pkl in lines[0]
+    assert lines[2].split() == ['run', 'library', 'device', 'floatX',
+                                'compile', 's', 'first', 'epoch', 's',
+                                'epochs/sec', 'port', 'is']
+    assert lines[4].startswith('port-cpu-float32  Theano 1.0.5')
+    assert lines[4].endswith('1.00x')
+    assert lines[5].startswith('numpy-float32')
+    assert lines[6].startswith('port-cuda-float32  unavailable: ')
+
+
+def test_single_run_measures_the_current_flags():
+    out = run_module('benchmark', '--json', '--train-size', 1200,
+                     '--epochs', 1, '--rounds', 1,
+                     env={'THEANO_FLAGS': 'floatX=float32'})
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)['runs']
+    assert row['config'] == 'port' and row['info']['floatX'] == 'float32'
+    assert row['compile'] > 0 and row['first'] > 0
+
+
+def test_unknown_config_is_one_line():
+    out = run_module('benchmark', '--compare', '--configs', 'port-tpu')
+    assert out.returncode == 1
+    assert out.stderr.strip() == ('python -m logreg_mnist.benchmark: error: '
+                                  'unknown --configs port-tpu; choose from '
+                                  'port, port-cpu-float64, port-cpu-float32, '
+                                  'port-cuda-float32, numpy-float64, '
+                                  'numpy-float32, torch-float32')
