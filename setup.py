@@ -24,6 +24,7 @@ setup(
         'scipy==1.11.4',
         'scipy-openblas32==0.3.34.481.3',
         'six==1.17.0',
+        'matplotlib==3.10.9',
         # Theano's GPU module imports pkg_resources, gone from setuptools 82+
         'setuptools>=65,<81',
     ],
@@ -35,6 +36,8 @@ setup(
             'logreg-mnist-train=logreg_mnist.train:main',
             'logreg-mnist-predict=logreg_mnist.predict:main',
             'logreg-mnist-benchmark=logreg_mnist.benchmark:main',
+            'logreg-mnist-cg=logreg_mnist.cg:main',
+            'logreg-mnist-plot=logreg_mnist.plot:main',
         ],
     },
     classifiers=[

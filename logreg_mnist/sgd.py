@@ -17,14 +17,39 @@ from .data import SPLITS, load_data
 from .engine import ENGINE, describe, device, theano, T
 from .errors import DataError, TrainingStopped
 from .model import LogisticRegression, save_model
+from .history import History
+from .progress import StatusLine
 from .safety import stop_requests
 
 
-def _kept(model_out, best_validation_loss):
+def saved_note(model_out, best_validation_loss):
     """What an early stop leaves on disk, in words."""
     if best_validation_loss == numpy.inf:
         return 'no model was saved'
     return 'the best model so far is in %s' % model_out
+
+
+def minibatch(x, y, set_x, set_y, index, batch_size):
+    """``givens`` that make ``x`` and ``y`` the ``index``-th minibatch of a
+    shared dataset: the function reads it in place, nothing is copied."""
+    return {
+        x: set_x[index * batch_size: (index + 1) * batch_size],
+        y: set_y[index * batch_size: (index + 1) * batch_size]
+    }
+
+
+def load_for_training(dataset, batch_size):
+    """``load_data``, refusing splits smaller than one minibatch (the
+    tutorial's floor division would make zero batches of them)."""
+    datasets = load_data(dataset)
+    for name, (set_x, _) in zip(SPLITS, datasets):
+        if set_x.get_value(borrow=True).shape[0] < batch_size:
+            raise DataError(
+                '%s: the %s split has %d examples, fewer than one minibatch '
+                'of %d; use a smaller --batch-size' % (
+                    dataset, name, set_x.get_value(borrow=True).shape[0],
+                    batch_size))
+    return datasets
 
 
 def build_model(datasets, learning_rate=0.13, batch_size=600):
@@ -62,19 +87,13 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
     test_model = theano.function(
         inputs=[index],
         outputs=classifier.errors(y),
-        givens={
-            x: test_set_x[index * batch_size: (index + 1) * batch_size],
-            y: test_set_y[index * batch_size: (index + 1) * batch_size]
-        }
+        givens=minibatch(x, y, test_set_x, test_set_y, index, batch_size)
     )
 
     validate_model = theano.function(
         inputs=[index],
         outputs=classifier.errors(y),
-        givens={
-            x: valid_set_x[index * batch_size: (index + 1) * batch_size],
-            y: valid_set_y[index * batch_size: (index + 1) * batch_size]
-        }
+        givens=minibatch(x, y, valid_set_x, valid_set_y, index, batch_size)
     )
 
     # compute the gradient of cost with respect to theta = (W,b)
@@ -93,10 +112,7 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
         inputs=[index],
         outputs=cost,
         updates=updates,
-        givens={
-            x: train_set_x[index * batch_size: (index + 1) * batch_size],
-            y: train_set_y[index * batch_size: (index + 1) * batch_size]
-        }
+        givens=minibatch(x, y, train_set_x, train_set_y, index, batch_size)
     )
     return classifier, train_model, validate_model, test_model
 
@@ -131,7 +147,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     Returns a dict with the best validation loss, its test score, the number
     of epochs run and the epochs/sec.
     """
-    datasets = load_data(dataset)
+    datasets = load_for_training(dataset, batch_size)
 
     train_set_x, train_set_y = datasets[0]
     valid_set_x, valid_set_y = datasets[1]
@@ -141,13 +157,6 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
     n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
     n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
-    for name, (set_x, _) in zip(SPLITS, datasets):
-        if set_x.get_value(borrow=True).shape[0] < batch_size:
-            raise DataError(
-                '%s: the %s split has %d examples, fewer than one minibatch '
-                'of %d; use a smaller --batch-size' % (
-                    dataset, name, set_x.get_value(borrow=True).shape[0],
-                    batch_size))
 
     ######################
     # BUILD ACTUAL MODEL #
@@ -181,9 +190,11 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     done_looping = False
     stopped = None  # why training ended early, if it did
     epoch = 0
+    status = StatusLine()  # "epoch 3: minibatch 40/83" on a terminal only
     # Ctrl-C or SIGTERM stops the loop after the current minibatch, with the
-    # best model saved and the summary printed (a second one stops at once)
-    with stop_requests() as stop:
+    # best model saved and the summary printed (a second one stops at once);
+    # every validation is also recorded in best_model.history.csv
+    with stop_requests() as stop, History(model_out) as history:
         while (epoch < n_epochs) and (not done_looping):
             epoch = epoch + 1
             for minibatch_index in range(n_train_batches):
@@ -191,6 +202,9 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                 minibatch_avg_cost = train_model(minibatch_index)
                 # iteration number
                 iter = (epoch - 1) * n_train_batches + minibatch_index
+                status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
+                    epoch, minibatch_index + 1, n_train_batches,
+                    minibatch_avg_cost))
 
                 # a learning rate that is too large sends the cost to
                 # NaN or infinity: everything after that would be garbage
@@ -200,11 +214,12 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                         'the learning rate %g is too large; %s' % (
                             minibatch_avg_cost, epoch, minibatch_index + 1,
                             n_train_batches, learning_rate,
-                            _kept(model_out, best_validation_loss)))
+                            saved_note(model_out, best_validation_loss)))
                     done_looping = True
                     break
 
                 if (iter + 1) % validation_frequency == 0:
+                    status.clear()
                     # compute zero-one loss on validation set
                     validation_losses = [validate_model(i)
                                          for i in range(n_valid_batches)]
@@ -222,7 +237,8 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                     )
 
                     # if we got the best validation score until now
-                    if this_validation_loss < best_validation_loss:
+                    improved = this_validation_loss < best_validation_loss
+                    if improved:
                         # improve patience if loss improvement is good enough
                         if this_validation_loss < best_validation_loss *  \
                            improvement_threshold:
@@ -260,6 +276,10 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                                    batch_size=batch_size, engine=ENGINE,
                                    device=device())
 
+                    history.record(epoch, minibatch_index + 1, iter + 1,
+                                   this_validation_loss,
+                                   test_score if improved else None)
+
                 if patience <= iter:
                     done_looping = True
                     break
@@ -268,11 +288,12 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                     stopped = TrainingStopped(
                         'training interrupted at epoch %i, minibatch %i/%i; %s'
                         % (epoch, minibatch_index + 1, n_train_batches,
-                           _kept(model_out, best_validation_loss)),
+                           saved_note(model_out, best_validation_loss)),
                         exit_code=130)
                     done_looping = True
                     break
 
+    status.clear()
     end_time = timeit.default_timer()
     print(
         (

@@ -119,3 +119,25 @@ def test_divergence_stops_and_keeps_the_saved_model(synthetic_data, tmp_path,
     # the model of the earlier run is untouched
     assert (model_out.read_bytes(),
             (tmp_path / 'best.npz').read_bytes()) == saved
+
+
+def test_history_file_matches_the_printed_trace(synthetic_data, tmp_path,
+                                                capsys):
+    from logreg_mnist.history import read_history
+    sets, path = synthetic_data
+    sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=40,
+                           model_out=str(tmp_path / 'best.pkl'))
+    lines = trace_lines(capsys.readouterr().out)[:-1]
+    rows = read_history(str(tmp_path / 'best.history.csv'))
+    rebuilt = []
+    for r in rows:
+        rebuilt.append('epoch %i, minibatch %i/20, validation error %f %%'
+                       % (r['epoch'], r['minibatch'],
+                          100 * r['validation_error']))
+        if r['test_error'] is not None:
+            rebuilt.append('     epoch %i, minibatch %i/20, test error of '
+                           'best model %f %%' % (r['epoch'], r['minibatch'],
+                                                 100 * r['test_error']))
+    assert rebuilt == lines
+    assert [r['iteration'] for r in rows] == [20 * (i + 1)
+                                              for i in range(40)]

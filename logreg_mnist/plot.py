@@ -1,0 +1,231 @@
+"""``python -m logreg_mnist.plot``: the pictures a reader of the tutorial wants.
+
+* ``weights``: each class's column of ``W`` as an image (red pixels vote for
+  the class, blue ones against it);
+* ``samples``: the first images of a split with their labels;
+* ``predictions``: test images titled with the predicted label and its
+  probability, mistakes in red with the true label;
+* ``curve``: validation error (and the test error of each new best) over a
+  training run, from the history file training writes beside the model.
+
+Every picture is a PNG written with matplotlib's Agg backend (no display
+needed).  Images are drawn as squares: a model or dataset whose number of
+pixels is not a square number is refused with a clear message.
+"""
+import math
+
+import numpy
+
+from . import cli
+from .errors import DataError
+
+DIGITS = [str(d) for d in range(10)]
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure   # Agg, no pyplot, no display
+    return Figure(figsize=(width, height), dpi=100, layout='constrained')
+
+
+def image_side(n_in, what):
+    """The side of the square images of ``n_in`` pixels, or DataError."""
+    side = int(round(math.sqrt(n_in)))
+    if side * side != n_in:
+        raise DataError('%s has %d pixels per image, which is not a square '
+                        'number: it cannot be drawn as a square image'
+                        % (what, n_in))
+    return side
+
+
+def weights_figure(W, class_names=DIGITS):
+    """The columns of W as images in a 2 x 5 grid (for 10 classes)."""
+    n_in, n_out = W.shape
+    side = image_side(n_in, 'the model')
+    cols = min(5, n_out)
+    rows = int(math.ceil(n_out / cols))
+    fig = _figure(2.1 * cols + 0.8, 2.3 * rows)
+    axes = numpy.atleast_1d(fig.subplots(rows, cols)).ravel()
+    # one colour scale for all classes, centred on 0
+    limit = float(numpy.abs(W).max()) or 1.0
+    for k, ax in enumerate(axes):
+        ax.set_axis_off()
+        if k < n_out:
+            shown = ax.imshow(W[:, k].reshape(side, side), cmap='RdBu_r',
+                              vmin=-limit, vmax=limit)
+            ax.set_title(class_names[k] if k < len(class_names) else str(k))
+    fig.colorbar(shown, ax=list(axes), shrink=0.8, label='weight')
+    fig.suptitle('Weights W of each class')
+    return fig
+
+
+def _grid(images, titles, colors=None, frames=None, ncols=10):
+    n = len(images)
+    side = image_side(images.shape[1], 'the dataset')
+    ncols = min(ncols, n)
+    nrows = int(math.ceil(n / ncols))
+    fig = _figure(1.2 * ncols, 1.45 * nrows)
+    axes = numpy.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        ax.imshow(images[i].reshape(side, side), cmap='gray_r')
+        color = colors[i] if colors else 'black'
+        ax.set_title(titles[i], color=color, fontsize=9)
+        for spine in ax.spines.values():
+            spine.set_color(frames[i] if frames else '#999999')
+            spine.set_linewidth(2 if frames and frames[i] != '#999999' else 1)
+    return fig
+
+
+def samples_figure(images, labels, split, class_names=DIGITS):
+    fig = _grid(images, [class_names[int(l)] for l in labels])
+    fig.suptitle('The first %d images of the %s split, with their labels'
+                 % (len(images), split))
+    return fig
+
+
+def predictions_figure(images, labels, probabilities, class_names=DIGITS):
+    predicted = probabilities.argmax(axis=1)
+    titles, colors, frames = [], [], []
+    for p, label, probs in zip(predicted, labels, probabilities):
+        title = '%s (%.0f%%)' % (class_names[p], 100 * probs[p])
+        wrong = p != label
+        if wrong:
+            title += '\ntrue %s' % class_names[int(label)]
+        titles.append(title)
+        colors.append('#c00000' if wrong else '#006000')
+        frames.append('#c00000' if wrong else '#999999')
+    fig = _grid(images, titles, colors, frames)
+    fig.suptitle('Predictions on the first %d test images: %d wrong (red)'
+                 % (len(images), int((predicted != labels).sum())))
+    return fig
+
+
+def curve_figure(rows):
+    """Validation error per validation, test error at each new best."""
+    per_epoch = max(r['minibatch'] for r in rows)
+    x = [r['epoch'] - 1 + r['minibatch'] / float(per_epoch) for r in rows]
+    fig = _figure(7, 4)
+    ax = fig.subplots()
+    ax.plot(x, [100 * r['validation_error'] for r in rows],
+            label='validation error')
+    best = [(xi, r) for xi, r in zip(x, rows) if r['test_error'] is not None]
+    ax.plot([xi for xi, _ in best], [100 * r['test_error'] for _, r in best],
+            'o', markersize=3, label='test error of the best model')
+    final_x, final = best[-1] if best else (x[-1], rows[-1])
+    ax.annotate('best: %.2f %% validation, %.2f %% test'
+                % (100 * final['validation_error'],
+                   100 * (final['test_error'] or 0)),
+                (final_x, 100 * final['validation_error']),
+                xytext=(0.35, 0.55), textcoords='axes fraction',
+                arrowprops={'arrowstyle': '->'})
+    ax.set_xlabel('epoch (CG: iteration)')
+    ax.set_ylabel('error (%)')
+    ax.set_title('Learning curve')
+    ax.grid(alpha=0.3)
+    ax.legend(loc='upper right')
+    return fig
+
+
+def save(fig, path):
+    from .safety import atomic_write
+    with atomic_write(path) as f:
+        fig.savefig(f, format='png')
+    print('wrote %s' % path)
+
+
+###############################################
+# Command line: one subcommand for each picture
+###############################################
+
+def _class_names(text):
+    return text.split(',') if text else DIGITS
+
+
+def _model_and_data(args):
+    """The model's W, b and the probabilities it gives test images."""
+    from .data import read_dataset, resolve_dataset
+    from .engine import theano
+    from .model import load_model
+    classifier = load_model(args.model)
+    test_x, test_y = read_dataset(resolve_dataset(args.dataset))[2]
+    n_in = classifier.W.get_value(borrow=True).shape[0]
+    if test_x.shape[1] != n_in:
+        raise DataError('%s has %d pixels per image, but the model in %s '
+                        'expects %d' % (args.dataset, test_x.shape[1],
+                                        args.model, n_in))
+    probabilities = theano.function([classifier.input],
+                                    classifier.p_y_given_x)(
+        numpy.asarray(test_x[:args.n], dtype=classifier.input.dtype))
+    return test_x[:args.n], test_y[:args.n], probabilities
+
+
+def plot(args):
+    names = _class_names(args.class_names)
+    if args.picture == 'weights':
+        from .model import load_model
+        fig = weights_figure(load_model(args.model).W.get_value(), names)
+    elif args.picture == 'samples':
+        from .data import SPLITS, read_dataset, resolve_dataset
+        sets = read_dataset(resolve_dataset(args.dataset))
+        x, y = sets[SPLITS.index(args.split)]
+        fig = samples_figure(x[:args.n], y[:args.n], args.split, names)
+    elif args.picture == 'predictions':
+        fig = predictions_figure(*_model_and_data(args), class_names=names)
+    else:
+        from .history import history_path, read_history
+        fig = curve_figure(read_history(args.history or
+                                        history_path(args.model)))
+    save(fig, args.out or args.picture + '.png')
+
+
+def build_parser():
+    parser = cli.new_parser(
+        'plot',
+        'Draw a picture as a PNG file: the learned weights, sample images, '
+        'predictions on test images, or the learning curve of a run.')
+    sub = parser.add_subparsers(dest='picture', required=True,
+                                metavar='PICTURE')
+    helps = {'weights': 'the 10 columns of W as 28x28 images',
+             'samples': 'the first N images of a split with their labels',
+             'predictions': 'test images titled with the predicted label and '
+                            'its probability, mistakes in red',
+             'curve': 'validation and test error over a training run'}
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text, description=text,
+                           formatter_class=parser.formatter_class)
+        p.add_argument('--out', type=cli.output_file,
+                       help='PNG file to write (default: '
+                                     '%s.png)' % name)
+        if name in ('weights', 'predictions', 'curve'):
+            p.add_argument('--model', default='best_model.pkl',
+                           help='model file (.pkl or .npz); for curve, its '
+                                'history file is used')
+        if name in ('samples', 'predictions'):
+            p.add_argument('--dataset', default='mnist.pkl.gz',
+                           help='same forms as for logreg_mnist.train')
+            p.add_argument('-n', type=cli.positive(int), default=20,
+                           help='how many images')
+        if name == 'samples':
+            p.add_argument('--split', choices=['train', 'valid', 'test'],
+                           default='train')
+        if name == 'curve':
+            p.add_argument('--history', help='history CSV (default: the '
+                                             'one beside --model)')
+        if name != 'curve':
+            p.add_argument('--class-names', help='comma-separated names of '
+                                                 'the classes (default: the '
+                                                 'digits 0-9)')
+        p.set_defaults(class_names=None)
+    return parser
+
+
+def main(argv=None):
+    cli.run(build_parser(), plot, argv)
+
+
+if __name__ == '__main__':
+    main()

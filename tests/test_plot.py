@@ -1,0 +1,113 @@
+"""Pictures: PNG files a person can read, drawn from real models and data."""
+import numpy
+import pytest
+from PIL import Image
+
+import helpers
+from helpers import run_module
+from logreg_mnist import plot
+from logreg_mnist.errors import DataError
+
+
+@pytest.fixture(scope='module')
+def trained(small_pkl, tmp_path_factory):
+    folder = tmp_path_factory.mktemp('plot')
+    out = run_module('train', '--dataset', small_pkl, '--n-epochs', 30,
+                     '--model-out', folder / 'best_model.pkl')
+    assert out.returncode == 0, out.stderr
+    return folder
+
+
+def pixels(path):
+    return numpy.asarray(Image.open(path).convert('RGB'), dtype=float)
+
+
+def assert_picture(path, size):
+    image = Image.open(path)
+    assert image.format == 'PNG'
+    # inches x 100 dpi, give or take the rounding of a pixel
+    assert abs(image.size[0] - size[0]) <= 1
+    assert abs(image.size[1] - size[1]) <= 1
+    rgb = pixels(path)
+    assert rgb.std() > 20           # not blank
+    assert (rgb.mean(axis=2) < 128).mean() > 0.01   # ink, not just frame
+
+
+@pytest.mark.parametrize('picture, args, size', [
+    ('weights', ['--model', 'best_model.npz'], (1130, 460)),
+    ('weights', ['--model', 'best_model.pkl'], (1130, 460)),
+    ('predictions', ['--model', 'best_model.npz', '-n', 20], (1200, 290)),
+    ('curve', ['--model', 'best_model.pkl'], (700, 400)),
+])
+def test_pictures_of_a_trained_model(trained, small_pkl, picture, args,
+                                     size):
+    out_png = trained / (picture + '.png')
+    extra = ['--dataset', small_pkl] if picture == 'predictions' else []
+    out = run_module('plot', picture, *args, *extra, '--out', out_png,
+                     cwd=trained)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'wrote %s' % out_png
+    assert_picture(out_png, size)
+
+
+def test_weights_use_a_diverging_map_centred_on_zero(trained):
+    out = run_module('plot', 'weights', '--model', 'best_model.npz',
+                     '--out', 'w.png', cwd=trained)
+    assert out.returncode == 0, out.stderr
+    rgb = pixels(trained / 'w.png')
+    reds = ((rgb[..., 0] > 150) & (rgb[..., 2] < 100)).sum()
+    blues = ((rgb[..., 2] > 150) & (rgb[..., 0] < 100)).sum()
+    assert reds > 500 and blues > 500
+
+
+def test_samples(small_pkl, tmp_path):
+    out = run_module('plot', 'samples', '--dataset', small_pkl, '-n', 30,
+                     '--split', 'valid', '--out', tmp_path / 's.png')
+    assert out.returncode == 0, out.stderr
+    assert_picture(tmp_path / 's.png', (1200, 435))
+
+
+def test_predictions_titles_name_label_probability_and_mistakes(digits):
+    rng = numpy.random.RandomState(0)
+    images = digits[0][:12].reshape(12, -1) / 255.0
+    labels = digits[1][:12]
+    probs = rng.dirichlet(numpy.ones(10), size=12)
+    fig = plot.predictions_figure(images, labels, probs)
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert len(axes) == 12
+    for ax, p, label in zip(axes, probs, labels):
+        title = ax.get_title()
+        assert title.startswith('%d (%.0f%%)' % (p.argmax(), 100 * p.max()))
+        wrong = p.argmax() != label
+        assert ('true %d' % label in title) == wrong
+        assert ax.title.get_color() == ('#c00000' if wrong else '#006000')
+    n_wrong = int((probs.argmax(axis=1) != labels).sum())
+    assert fig.get_suptitle().endswith(': %d wrong (red)' % n_wrong)
+
+
+def test_square_models_of_other_sizes_draw(tmp_path):
+    W = numpy.random.RandomState(0).randn(16 * 16, 10)
+    fig = plot.weights_figure(W)
+    assert fig.axes[0].images[0].get_array().shape == (16, 16)
+
+
+def test_non_square_pixels_are_refused(tmp_path):
+    path = helpers.synthetic_pkl(tmp_path / 'syn.pkl.gz')   # 20 pixels
+    out = run_module('train', '--dataset', path, '--batch-size', 20,
+                     '--n-epochs', 2, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = run_module('plot', 'weights', cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        'python -m logreg_mnist.plot: error: the model has 20 pixels per '
+        'image, which is not a square number: it cannot be drawn as a '
+        'square image')
+    with pytest.raises(DataError, match='not a square number'):
+        plot.image_side(783, 'the dataset')
+
+
+def test_missing_history_is_one_line(tmp_path):
+    out = run_module('plot', 'curve', '--model', tmp_path / 'none.pkl')
+    assert out.returncode == 1
+    assert out.stderr.strip().endswith(
+        '%s: No such file or directory' % (tmp_path / 'none.history.csv'))
