@@ -1,12 +1,22 @@
 """logreg-mnist: the Theano tutorial's logistic regression on MNIST, packaged.
 
-The engine is Theano 1.0.5, frozen since 2020.  It needs Python <= 3.11,
-numpy < 1.24 (it still uses ``np.bool``) and a SciPy built for that numpy;
-the pins below are a set that installs and runs together.  scipy-openblas32
-brings a recent OpenBLAS that Theano's C code is linked against (see
-logreg_mnist/engine.py): the tutorial's epoch runs about 1.5x faster with it.
+Two engines run the same graph, chosen by the Python version:
+
+* Python <= 3.11: Theano 1.0.5, frozen since 2020.  It needs numpy < 1.24 (it
+  still uses ``np.bool``) and a SciPy built for that numpy; the pins below are
+  a set that installs and runs together.
+* Python >= 3.12, where Theano cannot be installed: PyTensor, its maintained
+  successor, with the NumPy and SciPy it was tested with here.
+
+scipy-openblas32 brings a recent OpenBLAS that the engines' C code is linked
+against (see logreg_mnist/engine.py): the tutorial's epoch runs about 1.5x
+faster with it.  The ``cuda`` extra adds JAX with CUDA 13, which PyTensor uses
+for ``THEANO_FLAGS=device=cuda``.
 """
 from setuptools import find_packages, setup
+
+THEANO = 'python_version < "3.12"'
+PYTENSOR = 'python_version >= "3.12"'
 
 setup(
     name='logreg-mnist',
@@ -17,19 +27,26 @@ setup(
     long_description_content_type='text/markdown',
     license='BSD-3-Clause',
     packages=find_packages(include=['logreg_mnist', 'logreg_mnist.*']),
-    python_requires='>=3.9,<3.12',
+    python_requires='>=3.9,<3.14',
     install_requires=[
-        'Theano==1.0.5',
-        'numpy==1.23.5',
-        'scipy==1.11.4',
-        'scipy-openblas32==0.3.34.481.3',
-        'six==1.17.0',
-        'matplotlib==3.10.9',
+        'Theano==1.0.5; ' + THEANO,
+        'numpy==1.23.5; ' + THEANO,
+        'scipy==1.11.4; ' + THEANO,
+        'six==1.17.0; ' + THEANO,
         # Theano's GPU module imports pkg_resources, gone from setuptools 82+
-        'setuptools>=65,<81',
+        'setuptools>=65,<81; ' + THEANO,
+        'pytensor==3.3.7; ' + PYTENSOR,
+        'numpy==2.5.5; ' + PYTENSOR,
+        'scipy==1.18.1; ' + PYTENSOR,
+        'scipy-openblas32==0.3.34.481.3',
+        'matplotlib==3.10.9',
     ],
     extras_require={
-        'test': ['pytest==9.2.0'],
+        # JAX on the CPU lets the tests run PyTensor's JAX mode, the GPU path
+        'test': ['pytest==9.2.0', 'jax==0.10.2; ' + PYTENSOR],
+        # PyTensor's JAX mode: on a CUDA 13 GPU, or ('jax') on the CPU
+        'cuda': ['jax[cuda13]==0.10.2; ' + PYTENSOR],
+        'jax': ['jax==0.10.2; ' + PYTENSOR],
     },
     entry_points={
         'console_scripts': [
@@ -44,6 +61,8 @@ setup(
         'Programming Language :: Python :: 3.9',
         'Programming Language :: Python :: 3.10',
         'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Programming Language :: Python :: 3.13',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
 )

@@ -3,7 +3,7 @@ Regression" (``logistic_sgd.py``) as an installable package.
 
 Where to look:
 
-* ``engine``  -- Theano (or its successor) imported and configured, once
+* ``engine``  -- Theano or PyTensor chosen, configured and imported, once
 * ``model``   -- ``LogisticRegression``
 * ``data``    -- ``load_data``, ``shared_dataset`` and the file formats
 * ``sgd``     -- ``sgd_optimization_mnist``: compiled functions and the loop
@@ -15,6 +15,9 @@ The public names below are imported on first use, so that ``--help`` and
 import importlib
 
 __version__ = '1.0.0'
+
+#: The environment variable that chooses the engine (see ``engine``).
+ENGINE_VARIABLE = 'LOGREG_MNIST_ENGINE'
 
 _PUBLIC = {
     'LogisticRegression': 'model',

@@ -54,6 +54,8 @@ CONFIGS = {
     'port-cpu-float32': ('port', 'device=cpu,floatX=float32'),
     'port-cuda-float32': ('port', 'device=cuda,floatX=float32,'
                                   'force_device=True'),
+    # PyTensor's JAX mode, which device=cuda uses, here on the CPU
+    'port-jax-cpu-float32': ('port', 'device=cpu,mode=JAX,floatX=float32'),
     'numpy-float64': ('numpy', 'float64'),
     'numpy-float32': ('numpy', 'float32'),
     'torch-float32': ('torch', 'float32'),
@@ -70,7 +72,7 @@ def port_epoch(arrays, batch_size):
     """The Theano port's compiled functions and the tutorial's epoch."""
     import numpy
     from .data import shared_dataset
-    from .engine import ENGINE, device, theano
+    from .engine import ENGINE, blas_ldflags, device, device_name, theano
     from .sgd import build_model
     datasets = [shared_dataset(xy) for xy in arrays]
     start = time.perf_counter()
@@ -86,12 +88,15 @@ def port_epoch(arrays, batch_size):
         return float(numpy.mean([validate_model(i)
                                  for i in range(n_valid_batches)]))
 
-    ldflags = theano.config.blas.ldflags
+    ldflags = blas_ldflags()
     linked = [f[2:] for f in ldflags.split() if f.startswith('-l')]
     info = {'library': ENGINE, 'device': device(),
+            'device_name': device_name(),
             'floatX': theano.config.floatX, 'blas.ldflags': ldflags,
             'blas': blas_in_use(linked) if linked else
             "NumPy's, through its C API (blas.ldflags is empty)"}
+    if info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
+        info['blas'] = blas_in_use()
     return epoch, info, compile_time
 
 
@@ -383,7 +388,9 @@ def benchmark(args):
     print()
     for r in rows:
         if 'error' not in r:
-            print('%-18s BLAS: %s' % (r['config'], r['info']['blas']))
+            print('%-20s %sBLAS: %s' % (
+                r['config'], 'GPU: %s; ' % r['info']['device_name']
+                if r['info'].get('device_name') else '', r['info']['blas']))
     return result
 
 

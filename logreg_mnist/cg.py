@@ -18,13 +18,14 @@ import numpy
 import scipy.optimize
 
 from . import cli
-from .engine import ENGINE, describe, device, theano, T
+from .engine import (ENGINE, describe, device, minibatch, n_batches, theano,
+                     T)
 from .errors import TrainingStopped
 from .history import History
 from .model import LogisticRegression, save_model
 from .progress import StatusLine
 from .safety import stop_requests
-from .sgd import saved_note, load_for_training, minibatch
+from .sgd import load_for_training, saved_note
 
 
 class _StopRequested(Exception):
@@ -63,12 +64,9 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
     test_set_x, test_set_y = datasets[2]
 
     # the last, partial minibatch counts too (as in logistic_cg.py)
-    def n_batches(set_x):
-        return int(numpy.ceil(set_x.get_value(borrow=True).shape[0] /
-                              float(batch_size)))
-    n_train_batches = n_batches(train_set_x)
-    n_valid_batches = n_batches(valid_set_x)
-    n_test_batches = n_batches(test_set_x)
+    n_train_batches = n_batches(train_set_x, batch_size, partial=True)
+    n_valid_batches = n_batches(valid_set_x, batch_size, partial=True)
+    n_test_batches = n_batches(test_set_x, batch_size, partial=True)
 
     n_in = train_set_x.get_value(borrow=True).shape[1]  # 28 * 28 for MNIST
     n_out = 10  # number of output units

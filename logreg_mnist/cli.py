@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 
+from . import ENGINE_VARIABLE
 from .errors import LogregError
 
 
@@ -28,6 +29,10 @@ def new_parser(prog, description):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--debug', action='store_true',
                         help='show full tracebacks instead of one-line errors')
+    parser.add_argument('--engine', choices=['auto', 'theano', 'pytensor'],
+                        help='the engine that runs the graph (default: $%s, '
+                             'else auto: Theano 1.0.5 on Python <= 3.11, '
+                             'PyTensor on 3.12+)' % ENGINE_VARIABLE)
     return parser
 
 
@@ -65,6 +70,8 @@ def _terminate(signum, frame):
 def run(parser, action, argv=None):
     """Parse ``argv`` with ``parser`` and call ``action(args)``."""
     args = parser.parse_args(argv)
+    if args.engine:   # read when the engine is first imported, after this
+        os.environ[ENGINE_VARIABLE] = args.engine
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
     try:

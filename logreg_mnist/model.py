@@ -155,7 +155,7 @@ class LogisticRegression(object):
 
 #: Where a pickle may take classes and functions from: this package, the
 #: engine and numpy.  Anything else is refused before it can run.
-_PICKLE_MODULES = ('logreg_mnist', 'theano', 'numpy')
+_PICKLE_MODULES = ('logreg_mnist', 'theano', 'pytensor', 'numpy')
 _PICKLE_GLOBALS = {('copyreg', '_reconstructor'), ('builtins', 'object'),
                    ('builtins', 'set'), ('builtins', 'frozenset'),
                    ('builtins', 'slice'), ('_codecs', 'encode'),
@@ -176,6 +176,11 @@ def save_model(classifier, path, **provenance):
     written.
     """
     from . import __version__
+    # values kept on a JAX device would pickle as JAX arrays: keep it plain
+    for param in classifier.params:
+        value = param.get_value(borrow=True)
+        if not isinstance(value, numpy.ndarray):
+            param.set_value(numpy.asarray(value), borrow=True)
     W = classifier.W.get_value()
     b = classifier.b.get_value()
     fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],

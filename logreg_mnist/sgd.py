@@ -14,7 +14,7 @@ import timeit
 import numpy
 
 from .data import SPLITS, load_data
-from .engine import ENGINE, describe, device, theano, T
+from .engine import ENGINE, describe, device, minibatch, theano, T
 from .errors import DataError, TrainingStopped
 from .model import LogisticRegression, save_model
 from .history import History
@@ -27,15 +27,6 @@ def saved_note(model_out, best_validation_loss):
     if best_validation_loss == numpy.inf:
         return 'no model was saved'
     return 'the best model so far is in %s' % model_out
-
-
-def minibatch(x, y, set_x, set_y, index, batch_size):
-    """``givens`` that make ``x`` and ``y`` the ``index``-th minibatch of a
-    shared dataset: the function reads it in place, nothing is copied."""
-    return {
-        x: set_x[index * batch_size: (index + 1) * batch_size],
-        y: set_y[index * batch_size: (index + 1) * batch_size]
-    }
 
 
 def load_for_training(dataset, batch_size):

@@ -5,6 +5,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 
 import numpy
 
@@ -37,7 +38,10 @@ def split_6_2_2(digits):
 
 
 def run_module(module, *args, cwd=None, env=None, timeout=900):
-    """Run ``python -m logreg_mnist.<module> args`` and capture its output."""
+    """Run ``python -m logreg_mnist.<module> args`` and capture its output
+    (in a new empty folder unless ``cwd`` is given: nothing lands here)."""
+    if cwd is None:
+        cwd = tempfile.mkdtemp(prefix='logreg-test-')
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(

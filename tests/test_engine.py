@@ -1,49 +1,69 @@
-"""The engine module: Theano imports on today's numpy, the user's flags win,
-and the device a run reports is the one it really uses."""
+"""The engine module: THEANO_FLAGS are the user's interface under both
+engines, the user's own settings win, and the device a run reports is the
+one it really uses."""
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from helpers import run_module
+from logreg_mnist import engine
 
 SHOW = ('import logreg_mnist.engine as e; t = e.theano; '
-        'print(repr(t.config.blas.ldflags)); print(t.config.floatX); '
+        'print(repr(e.blas_ldflags())); print(t.config.floatX); '
         'print(e.describe())')
 
 
 def python(code, env=None, cwd=None):
-    import os
     full = dict(os.environ)
     full.update(env or {})
     return subprocess.run([sys.executable, '-c', code], env=full, cwd=cwd,
                           capture_output=True, text=True)
 
 
-def test_bare_theano_import_crashes_without_blas_ldflags(tmp_path):
-    # The reason the engine module exists: this is what users hit.
-    out = python('import theano', env={'THEANO_FLAGS': '',
-                                       'THEANORC': str(tmp_path / 'none')})
-    assert out.returncode != 0
-    assert 'blas_opt_info' in out.stderr
+def clean(tmp_path, **flags):
+    """No THEANO_FLAGS/PYTENSOR_FLAGS/.theanorc but those given."""
+    env = {'THEANO_FLAGS': '', 'PYTENSOR_FLAGS': '',
+           'THEANORC': str(tmp_path / 'none')}
+    env.update(flags)
+    return env
 
 
-def test_engine_supplies_a_working_blas_ldflags(tmp_path):
+def line(floatx='float64', device='cpu'):
+    return '... using %s on device %s with floatX=%s' % (engine.ENGINE,
+                                                         device, floatx)
+
+
+def test_why_the_engine_module_exists(tmp_path):
+    """Alone, Theano 1.0.5 crashes on import on today's numpy, and PyTensor
+    ignores THEANO_FLAGS; through the engine both work as flagged."""
+    if engine.NAME == 'theano':
+        out = python('import theano', env=clean(tmp_path))
+        assert out.returncode != 0 and 'blas_opt_info' in out.stderr
+    else:
+        out = python('import pytensor; print(pytensor.config.floatX)',
+                     env=clean(tmp_path, THEANO_FLAGS='floatX=float32'))
+        assert out.stdout.split()[-1] == 'float64'
+    out = python(SHOW, env=clean(tmp_path, THEANO_FLAGS='floatX=float32'))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == ['float32', line('float32')]
+
+
+def test_engine_supplies_a_working_blas(tmp_path):
     out = python(SHOW + '; import numpy; x = e.T.matrix(); '
                  'f = e.theano.function([x], e.T.dot(x, x)); '
-                 'print(f(numpy.eye(3) * 2).sum())',
-                 env={'THEANO_FLAGS': '', 'THEANORC': str(tmp_path / 'none')})
+                 'print(f(numpy.eye(3) * 2).sum())', env=clean(tmp_path))
     assert out.returncode == 0, out.stderr
-    ldflags, floatx, line, total = out.stdout.splitlines()
-    assert 'openblas' in ldflags
-    assert floatx == 'float64'
-    assert line == '... using Theano 1.0.5 on device cpu with floatX=float64'
-    assert total == '12.0'
+    ldflags, floatx, described, total = out.stdout.splitlines()
+    assert '-lscipy_openblas' in ldflags
+    assert (floatx, described, total) == ('float64', line(), '12.0')
 
 
 def test_users_theano_flags_win(tmp_path):
-    out = python(SHOW, env={'THEANO_FLAGS': 'blas.ldflags=,floatX=float32',
-                            'THEANORC': str(tmp_path / 'none')})
+    out = python(SHOW, env=clean(tmp_path,
+                                 THEANO_FLAGS='blas.ldflags=,floatX=float32'))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[:2] == ["''", 'float32']
 
@@ -51,68 +71,159 @@ def test_users_theano_flags_win(tmp_path):
 def test_users_theanorc_wins(tmp_path):
     rc = tmp_path / 'theanorc'
     rc.write_text('[global]\nfloatX = float32\n\n[blas]\nldflags =\n')
-    out = python(SHOW, env={'THEANO_FLAGS': '', 'THEANORC': str(rc)})
+    out = python(SHOW, env=clean(tmp_path, THEANORC=str(rc)))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [
-        "''", 'float32',
-        '... using Theano 1.0.5 on device cpu with floatX=float32']
+    assert out.stdout.splitlines() == ["''", 'float32', line('float32')]
+
+
+def test_theano_flags_win_over_theanorc(tmp_path):
+    rc = tmp_path / 'theanorc'
+    rc.write_text('[global]\nfloatX = float32\n')
+    out = python(SHOW, env=clean(tmp_path, THEANORC=str(rc),
+                                 THEANO_FLAGS='floatX=float64'))
+    assert out.stdout.splitlines()[1] == 'float64', out.stderr
 
 
 def test_theanorc_example_is_a_valid_configuration(tmp_path):
-    import pathlib
-    rc = pathlib.Path(__file__).resolve().parents[1] / 'theanorc.example'
-    out = python(SHOW, env={'THEANO_FLAGS': '', 'THEANORC': str(rc)})
+    rc = Path(__file__).resolve().parents[1] / 'theanorc.example'
+    out = python(SHOW, env=clean(tmp_path, THEANORC=str(rc)))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1] == 'float64'
 
 
-def test_cuda_without_pygpu_warns_once_and_runs_on_cpu():
-    out = python(SHOW, env={'THEANO_FLAGS': 'device=cuda'})
+def test_engine_flags_do_not_leak_into_child_processes(tmp_path):
+    code = SHOW + '; import os; print(repr(os.environ.get("THEANO_FLAGS")),' \
+                  ' repr(os.environ.get("PYTENSOR_FLAGS")))'
+    out = python(code, env=clean(tmp_path, THEANO_FLAGS='floatX=float32'))
+    assert out.stdout.splitlines()[-1] == "'floatX=float32' ''"
+
+
+GPU_REASON = {'theano': 'pygpu, the GPU backend of Theano 1.0.5 (Debian '
+                        'package python3-pygpu), is not installed',
+              'pytensor': 'JAX'}
+
+
+def test_cuda_without_a_gpu_warns_once_and_runs_on_cpu(tmp_path):
+    out = python(SHOW, env=clean(tmp_path, THEANO_FLAGS='device=cuda'))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[-1] == \
-        '... using Theano 1.0.5 on device cpu with floatX=float64'
+    assert out.stdout.splitlines()[-1] == line()
     warning = [l for l in out.stderr.splitlines() if l.strip()]
-    assert len(warning) == 1
-    assert warning[0].startswith('WARNING: THEANO_FLAGS asks for device=cuda')
-    assert 'pygpu' in warning[0] and 'running on the CPU' in warning[0]
+    assert len(warning) == 1, out.stderr
+    assert warning[0].startswith(
+        'WARNING: THEANO_FLAGS asks for device=cuda but ')
+    assert GPU_REASON[engine.NAME] in warning[0]
+    assert warning[0].endswith('; running on the CPU.')
 
 
-def test_cuda_with_force_device_exits_nonzero(small_pkl):
+def test_cuda_with_force_device_exits_nonzero(small_pkl, tmp_path):
     out = run_module('train', '--dataset', small_pkl, '--n-epochs', 1,
-                     env={'THEANO_FLAGS': 'device=cuda,force_device=True'})
+                     env=clean(tmp_path, THEANO_FLAGS='device=cuda,'
+                                                      'force_device=True'))
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines() == [
-        'python -m logreg_mnist.train: error: THEANO_FLAGS asks for '
-        'device=cuda but pygpu, the GPU backend of Theano 1.0.5 (Debian '
-        'package python3-pygpu), is not installed and force_device=True']
+    (message,) = out.stderr.strip().splitlines()
+    assert message.startswith('python -m logreg_mnist.train: error: '
+                              'THEANO_FLAGS asks for device=cuda but ')
+    assert GPU_REASON[engine.NAME] in message
+    assert message.endswith(' and force_device=True')
 
 
 @pytest.mark.parametrize('flags, says', [
     ('device=tpu', 'Invalid value ("tpu") for configuration variable '
                    '"device"'),
-    ('floatX=float16x', 'Invalid value ("float16x")'),
+    ('floatX=float16x', 'float16x'),
 ])
-def test_bad_flags_are_one_line_errors(small_pkl, flags, says):
+def test_bad_flags_are_one_line_errors(small_pkl, tmp_path, flags, says):
     out = run_module('train', '--dataset', small_pkl,
-                     env={'THEANO_FLAGS': flags})
+                     env=clean(tmp_path, THEANO_FLAGS=flags))
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], out.stderr
     assert lines[0].startswith('python -m logreg_mnist.train: error: '
-                               'THEANO_FLAGS: ')
+                               'THEANO_FLAGS=%s: ' % flags)
+
+
+@pytest.mark.parametrize('choice, says', [
+    ('tensorflow', 'logreg_mnist_engine=tensorflow: choose theano, pytensor '
+                   'or auto'),
+    ({'theano': 'pytensor', 'pytensor': 'theano'}[engine.NAME],
+     'theano' if engine.NAME == 'pytensor' else 'pytensor'),
+])
+def test_engine_choice(small_pkl, tmp_path, choice, says):
+    out = run_module('train', '--dataset', small_pkl, '--n-epochs', 1,
+                     env=clean(tmp_path, LOGREG_MNIST_ENGINE=choice))
+    # the other engine is not installed beside this one
+    assert out.returncode == 1
+    (message,) = out.stderr.strip().splitlines()
+    assert says in message.lower()
+
+
+def test_auto_picks_theano_up_to_python_3_11():
+    expected = 'theano' if sys.version_info < (3, 12) else 'pytensor'
+    assert engine.NAME == expected
+    assert engine.choose_engine() == expected
 
 
 def test_blas_choice_degrades_gracefully(monkeypatch):
-    import logreg_mnist.engine as engine
-    assert '-lscipy_openblas' in engine.default_blas_ldflags()
-    assert '-Dsgemm_=scipy_sgemm_' in engine.default_blas_ldflags()
-    real = engine._site_file
-
-    def without(*packages):
-        return lambda package, pattern: ([] if package in packages
-                                         else real(package, pattern))
-    monkeypatch.setattr(engine, '_site_file', without('scipy_openblas32'))
-    assert engine.default_blas_ldflags().split()[1].startswith('-lopenblas')
-    monkeypatch.setattr(engine, '_site_file',
-                        without('scipy_openblas32', 'scipy'))
+    found = {'scipy_openblas32': ['/site/scipy_openblas32/lib/'
+                                  'libscipy_openblas.so'],
+             'scipy': ['/site/scipy.libs/libopenblasp-r0-abc.3.21.so']}
+    monkeypatch.setattr(engine, '_site_file', lambda package, pattern:
+                        found.get(package, []))
+    flags = engine.default_blas_ldflags().split()
+    assert flags[:2] == ['-L/site/scipy_openblas32/lib', '-lscipy_openblas']
+    assert '-Dsgemm_=scipy_sgemm_' in flags and '-Dddot_=scipy_ddot_' in flags
+    del found['scipy_openblas32']
+    assert engine.default_blas_ldflags() == \
+        '-L/site/scipy.libs -lopenblasp-r0-abc.3.21'
+    del found['scipy']
     assert engine.default_blas_ldflags() == ''
+
+
+def test_jax_mode_reproduces_the_trace_with_data_on_the_device(tmp_path):
+    """PyTensor's JAX mode is what device=cuda uses on a GPU; on the CPU it
+    runs the same code: minibatches by reshape-and-index, shared data kept
+    as JAX arrays, float64 kept float64."""
+    import helpers
+    import reference
+    path = helpers.synthetic_pkl(tmp_path / 'syn.pkl.gz')
+    env = clean(tmp_path, THEANO_FLAGS='mode=JAX')
+    out = run_module('train', '--dataset', path, '--batch-size', 20,
+                     '--n-epochs', 30, cwd=tmp_path, env=env)
+    if engine.NAME == 'theano':   # Theano has no JAX mode: said in one line
+        assert out.returncode == 1
+        (message,) = out.stderr.strip().splitlines()
+        assert 'error: THEANO_FLAGS=mode=JAX: ' in message
+        return
+    assert out.returncode == 0, out.stderr
+    assert ('... using PyTensor %s (JAX) on device cpu with floatX=float64'
+            % engine.theano.__version__) in out.stdout
+    expected, _, _ = reference.sgd_trace(helpers.synthetic(), batch_size=20,
+                                         n_epochs=30)
+    assert helpers.trace_lines(out.stdout) == expected
+    code = ('from logreg_mnist.data import load_data; '
+            'sets = load_data("%s"); '
+            'print(type(sets[0][0].container.storage[0]).__module__)' % path)
+    out = python(code, env=env)
+    assert out.stdout.splitlines()[-1].startswith('jax'), out.stderr
+
+
+@pytest.mark.skipif(
+    not os.environ.get('LOGREG_MNIST_OTHER_PYTHON'),
+    reason='needs the Python of an installation with the other engine in '
+           'LOGREG_MNIST_OTHER_PYTHON (.ci/run sets it)')
+def test_both_engines_give_the_same_float64_trace(small_idx_dir, tmp_path):
+    other = os.environ['LOGREG_MNIST_OTHER_PYTHON']
+    args = ['-m', 'logreg_mnist.train', '--dataset', str(small_idx_dir),
+            '--n-epochs', '60']
+    env = dict(os.environ, **clean(tmp_path, THEANO_FLAGS='floatX=float64'))
+    env.pop('LOGREG_MNIST_ENGINE', None)
+    runs = [subprocess.run([python_, *args], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+            for python_ in (sys.executable, other)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    import helpers
+    mine, theirs = (helpers.trace_lines(run.stdout) for run in runs)
+    engines = [run.stdout.splitlines()[2] for run in runs]
+    assert {e.split()[2] for e in engines} == {'Theano', 'PyTensor'}, engines
+    assert len(mine) > 60 and mine == theirs

@@ -9,6 +9,7 @@ import pytest
 import helpers
 import reference
 from helpers import trace_lines
+from logreg_mnist.engine import ENGINE
 from logreg_mnist.errors import TrainingStopped
 from logreg_mnist.sgd import sgd_optimization_mnist
 
@@ -63,7 +64,7 @@ def test_progress_lines_name_device_and_floatX(synthetic_data, tmp_path,
     assert lines[:4] == [
         '... loading data',
         '... building the model',
-        '... using Theano 1.0.5 on device cpu with floatX=float64',
+        '... using %s on device cpu with floatX=float64' % ENGINE,
         '... training the model']
 
 
@@ -82,7 +83,7 @@ def test_best_model_is_saved_in_both_formats_with_provenance(
     assert (int(info['n_in']), int(info['n_out'])) == (20, 10)
     assert str(info['floatX']) == 'float64'
     assert str(info['dataset']) == str(path)
-    assert str(info['engine']) == 'Theano 1.0.5'
+    assert str(info['engine']) == ENGINE
     assert str(info['device']) == 'cpu'
     assert str(info['package_version']) == '1.0.0'
     assert float(info['learning_rate']) == 0.13
