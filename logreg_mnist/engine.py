@@ -319,6 +319,9 @@ def _import_pytensor():
     except ValueError as e:
         raise _flag_error(e) from e
     if str(pytensor.config.mode) == 'JAX':
+        if importlib.util.find_spec('jax') is None:
+            raise _flag_error('mode=JAX needs JAX, which is not installed '
+                              '(pip install -e ".[jax]", or ".[cuda]")')
         import jax
         jax.config.update('jax_enable_x64', True)   # float64 means float64
         if gpu is not None:

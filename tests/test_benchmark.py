@@ -53,9 +53,10 @@ def compared():
 
 def test_compare_runs_every_configuration(compared):
     rows = {r['config']: r for r in compared['runs']}
-    assert list(rows) == ['port-cpu-float64', 'port-cpu-float32',
-                          'port-cuda-float32', 'numpy-float64',
-                          'numpy-float32', 'torch-float32']
+    assert sorted(rows) == sorted(
+        ['port-cpu-float64', 'port-cpu-float32', 'port-cuda-float32',
+         'port-jax-cpu-float32', 'numpy-float64', 'numpy-float32',
+         'torch-float32'])
     for name in ('port-cpu-float64', 'port-cpu-float32', 'numpy-float64',
                  'numpy-float32'):
         row = rows[name]
@@ -68,6 +69,12 @@ def test_compare_runs_every_configuration(compared):
     # no GPU here: said plainly
     assert rows['port-cuda-float32']['error'].startswith(
         'THEANO_FLAGS asks for device=cuda but ')
+    jax = rows['port-jax-cpu-float32']
+    if engine.NAME == 'theano':   # Theano has no JAX mode
+        assert 'mode=JAX' in jax['error']
+    else:
+        assert jax['info']['library'].endswith('(JAX)')
+        assert jax['epochs_per_sec'] > 0
     if importlib.util.find_spec('torch') is None:
         assert 'PyTorch is not installed' in rows['torch-float32']['error']
 
@@ -114,5 +121,6 @@ def test_unknown_config_is_one_line():
     assert out.stderr.strip() == ('python -m logreg_mnist.benchmark: error: '
                                   'unknown --configs port-tpu; choose from '
                                   'port, port-cpu-float64, port-cpu-float32, '
-                                  'port-cuda-float32, numpy-float64, '
-                                  'numpy-float32, torch-float32')
+                                  'port-cuda-float32, port-jax-cpu-float32, '
+                                  'numpy-float64, numpy-float32, '
+                                  'torch-float32')
