@@ -41,7 +41,9 @@ def run_module(module, *args, cwd=None, env=None, timeout=900):
     """Run ``python -m logreg_mnist.<module> args`` and capture its output
     (in a new empty folder unless ``cwd`` is given: nothing lands here)."""
     if cwd is None:
-        cwd = tempfile.mkdtemp(prefix='logreg-test-')
+        with tempfile.TemporaryDirectory(prefix='logreg-test-') as empty:
+            return run_module(module, *args, cwd=empty, env=env,
+                              timeout=timeout)
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
