@@ -92,9 +92,12 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
     g_b = T.grad(cost=cost, wrt=classifier.b)
 
     # specify how to update the parameters of the model as a list of
-    # (variable, update expression) pairs.
-    updates = [(classifier.W, classifier.W - learning_rate * g_W),
-               (classifier.b, classifier.b - learning_rate * g_b)]
+    # (variable, update expression) pairs.  (PyTensor tries the learning
+    # rate as float32 first; a huge one would print numpy's overflow
+    # warning there, before training even starts to tell what is wrong.)
+    with numpy.errstate(over='ignore'):
+        updates = [(classifier.W, classifier.W - learning_rate * g_W),
+                   (classifier.b, classifier.b - learning_rate * g_b)]
 
     # compiling a Theano function `train_model` that returns the cost, but in
     # the same time updates the parameter of the model based on the rules

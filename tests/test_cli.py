@@ -10,7 +10,7 @@ import numpy
 import pytest
 
 import reference
-from helpers import run_module, trace_lines
+from helpers import run_module, synthetic_pkl, trace_lines
 
 
 @pytest.fixture(scope='module')
@@ -214,3 +214,17 @@ def test_predict_refuses_data_of_another_width(trained, tmp_path):
     assert out.stderr.strip() == (
         'python -m logreg_mnist.predict: error: %s has 100 pixels per image, '
         'but the model in %s expects 784' % (path, model))
+
+
+def test_a_diverging_run_ends_in_one_error_line(tmp_path):
+    data = synthetic_pkl(tmp_path / 'clusters.pkl.gz')
+    out = run_module('train', '--dataset', data, '--batch-size', 20,
+                     '--learning-rate', '1e308', cwd=tmp_path)
+    assert out.returncode == 1
+    timing, error = out.stderr.strip().splitlines()  # and nothing else
+    assert re.fullmatch(r'The code for file sgd\.py ran for \d+\.\ds', timing)
+    assert error == (
+        'python -m logreg_mnist.train: error: the cost became nan at epoch 1, '
+        'minibatch 2/20: the learning rate 1e+308 is too large; '
+        'no model was saved')
+    assert not (tmp_path / 'best_model.pkl').exists()
