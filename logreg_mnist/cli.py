@@ -23,10 +23,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action):
+        """Show defaults that say something: not 'None', 'False', or a
+        second '(default: ...)' after a help text that explains its own."""
+        if (action.default is None or action.default is False
+                or '(default' in (action.help or '')):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def new_parser(prog, description):
     parser = _Parser(
         prog='python -m logreg_mnist.' + prog, description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_Formatter)
     parser.add_argument('--debug', action='store_true',
                         help='show full tracebacks instead of one-line errors')
     parser.add_argument('--engine', choices=['auto', 'theano', 'pytensor'],

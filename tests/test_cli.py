@@ -90,6 +90,11 @@ def test_help_explains_the_options(module):
                     'predict': ['--model', '--dataset', '-n',
                                 '(default: 10)']}[module]):
         assert option in out.stdout
+    # no empty defaults, and no option that names its default twice
+    assert '(default: None)' not in out.stdout
+    assert '(default: False)' not in out.stdout
+    assert all(block.count('(default') <= 1
+               for block in re.split(r'\n  (?=-)', out.stdout))
 
 
 def test_missing_dataset_is_one_line_and_nonzero(tmp_path):
