@@ -18,8 +18,7 @@ import numpy
 import scipy.optimize
 
 from . import cli
-from .engine import (ENGINE, describe, device, minibatch, n_batches, theano,
-                     T)
+from .engine import describe, minibatch, n_batches, theano, T
 from .errors import TrainingStopped
 from .history import History
 from .model import LogisticRegression, save_model
@@ -173,7 +172,7 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
                        epoch=iteration[0], minibatch=n_train_batches,
                        validation_error=this_validation_loss,
                        test_error=validation_scores[1], optimizer='cg',
-                       batch_size=batch_size, engine=ENGINE, device=device())
+                       batch_size=batch_size)
         history.record(iteration[0], n_train_batches, iteration[0],
                        this_validation_loss,
                        validation_scores[1] if improved else None)

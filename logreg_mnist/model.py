@@ -23,7 +23,7 @@ import pickle
 
 import numpy
 
-from .engine import theano, T
+from .engine import ENGINE, device, theano, T
 from .errors import ModelError
 from .safety import atomic_write, deferred_interrupts
 
@@ -171,9 +171,10 @@ def npz_path(path):
 def save_model(classifier, path, **provenance):
     """Write ``classifier`` to ``path`` (pickle) and beside it as ``.npz``.
 
-    Both writes are atomic (see ``safety.atomic_write``) and Ctrl-C waits
-    for them.  With a ``path`` ending in ``.npz`` only the ``.npz`` is
-    written.
+    The ``.npz`` records the engine, device and package version with the
+    ``provenance`` given.  Both writes are atomic (see
+    ``safety.atomic_write``) and Ctrl-C waits for them.  With a ``path``
+    ending in ``.npz`` only the ``.npz`` is written.
     """
     from . import __version__
     # values kept on a JAX device would pickle as JAX arrays: keep it plain
@@ -184,7 +185,8 @@ def save_model(classifier, path, **provenance):
     W = classifier.W.get_value()
     b = classifier.b.get_value()
     fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],
-                  floatX=str(W.dtype), package_version=__version__)
+                  floatX=str(W.dtype), package_version=__version__,
+                  engine=ENGINE, device=device())
     fields.update(provenance)
     with deferred_interrupts():  # Ctrl-C waits until both files are written
         if not path.endswith('.npz'):

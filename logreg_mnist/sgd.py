@@ -14,7 +14,7 @@ import timeit
 import numpy
 
 from .data import SPLITS, load_data
-from .engine import ENGINE, describe, device, minibatch, theano, T
+from .engine import describe, minibatch, theano, T
 from .errors import DataError, TrainingStopped
 from .model import LogisticRegression, save_model
 from .history import History
@@ -267,8 +267,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                                    validation_error=this_validation_loss,
                                    test_error=test_score,
                                    learning_rate=learning_rate,
-                                   batch_size=batch_size, engine=ENGINE,
-                                   device=device())
+                                   batch_size=batch_size)
 
                     history.record(epoch, minibatch_index + 1, iter + 1,
                                    this_validation_loss,
