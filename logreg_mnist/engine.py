@@ -232,6 +232,10 @@ class _environment_variable(object):
 
 
 def _import_theano():
+    if _flags.get('mode', '').upper() == 'JAX':   # Theano would list its modes
+        raise _flag_error('mode=JAX is a PyTensor mode, which Theano 1.0.5 '
+                          'does not have (use Python 3.12+ or --engine '
+                          'pytensor)')
     flags = os.environ.get('THEANO_FLAGS', '')
     if not user_sets('blas', 'ldflags'):
         # Theano splits THEANO_FLAGS on commas (with shell-like quoting).
