@@ -24,7 +24,7 @@ import pickle
 import numpy
 
 from .engine import ENGINE, device, theano, T
-from .errors import ModelError
+from .errors import DataError, ModelError
 from .safety import atomic_write, deferred_interrupts
 
 
@@ -227,6 +227,17 @@ def load_model(path):
         raise ModelError('%s holds a %s, not a logreg_mnist LogisticRegression'
                          % (path, type(classifier).__name__))
     return classifier
+
+
+def model_input(classifier, images, model, dataset):
+    """``images`` as ``classifier``'s input (its dtype), or DataError when
+    they are not as wide as the model (``model`` and ``dataset`` name the
+    files in the message)."""
+    n_in = classifier.W.get_value(borrow=True).shape[0]
+    if images.shape[1] != n_in:
+        raise DataError('%s has %d pixels per image, but the model in %s '
+                        'expects %d' % (dataset, images.shape[1], model, n_in))
+    return numpy.asarray(images, dtype=classifier.input.dtype)
 
 
 def model_info(path):

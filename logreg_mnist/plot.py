@@ -149,17 +149,12 @@ def _model_and_data(args):
     """The model's W, b and the probabilities it gives test images."""
     from .data import read_dataset, resolve_dataset
     from .engine import theano
-    from .model import load_model
+    from .model import load_model, model_input
     classifier = load_model(args.model)
     test_x, test_y = read_dataset(resolve_dataset(args.dataset))[2]
-    n_in = classifier.W.get_value(borrow=True).shape[0]
-    if test_x.shape[1] != n_in:
-        raise DataError('%s has %d pixels per image, but the model in %s '
-                        'expects %d' % (args.dataset, test_x.shape[1],
-                                        args.model, n_in))
     probabilities = theano.function([classifier.input],
                                     classifier.p_y_given_x)(
-        numpy.asarray(test_x[:args.n], dtype=classifier.input.dtype))
+        model_input(classifier, test_x[:args.n], args.model, args.dataset))
     return test_x[:args.n], test_y[:args.n], probabilities
 
 

@@ -6,7 +6,6 @@ model's input to its ``y_pred`` and prints the labels it gives the first
 examples of the test set.  It reads both model formats: the portable
 ``.npz`` (no code runs when it loads) and the tutorial's pickle.
 """
-import numpy
 
 from . import cli
 
@@ -15,8 +14,7 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10):
     """Print and return the predicted labels of the first ``n`` test images."""
     from .data import load_data
     from .engine import theano
-    from .errors import DataError
-    from .model import load_model
+    from .model import load_model, model_input
 
     # load the saved model
     classifier = load_model(model)
@@ -31,13 +29,8 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10):
     test_set_x, test_set_y = datasets[2]
     test_set_x = test_set_x.get_value()
 
-    n_in = classifier.W.get_value(borrow=True).shape[0]
-    if test_set_x.shape[1] != n_in:
-        raise DataError('%s has %d pixels per image, but the model in %s '
-                        'expects %d' % (dataset, test_set_x.shape[1], model,
-                                        n_in))
     predicted_values = predict_model(
-        numpy.asarray(test_set_x[:n], dtype=classifier.input.dtype))
+        model_input(classifier, test_set_x[:n], model, dataset))
     print('Predicted values for the first %d examples in test set:' % n)
     print(predicted_values)
     return predicted_values

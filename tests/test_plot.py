@@ -111,3 +111,15 @@ def test_missing_history_is_one_line(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().endswith(
         '%s: No such file or directory' % (tmp_path / 'none.history.csv'))
+
+
+def test_predictions_refuse_data_of_another_width(trained, tmp_path):
+    narrow = helpers.synthetic_pkl(tmp_path / 'syn.pkl.gz')   # 20 pixels
+    model = trained / 'best_model.npz'
+    out = run_module('plot', 'predictions', '--model', model,
+                     '--dataset', narrow, '--out', tmp_path / 'p.png')
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        'python -m logreg_mnist.plot: error: %s has 20 pixels per image, '
+        'but the model in %s expects 784' % (narrow, model))
+    assert not (tmp_path / 'p.png').exists()
