@@ -52,9 +52,8 @@ def positive(kind):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                'expected a positive %s, got %r' % (kind.__name__, text))
-        if not 0 < value < float('inf'):
+            value = None
+        if value is None or not 0 < value < float('inf'):
             raise argparse.ArgumentTypeError(
                 'expected a positive %s, got %r' % (kind.__name__, text))
         return value
