@@ -85,16 +85,6 @@ def user_flags():
     return flags
 
 
-def user_sets(section, option):
-    """True when THEANO_FLAGS or a .theanorc file sets ``section.option``."""
-    return '%s.%s' % (section, option) in user_flags()
-
-
-def requested_device():
-    """The device the user's flags ask for ('cpu' unless told otherwise)."""
-    return user_flags().get('device', 'cpu')
-
-
 def _is_gpu(device):
     return device.startswith(('cuda', 'opencl', 'gpu'))
 
@@ -237,7 +227,7 @@ def _import_theano():
                           'does not have (use Python 3.12+ or --engine '
                           'pytensor)')
     flags = os.environ.get('THEANO_FLAGS', '')
-    if not user_sets('blas', 'ldflags'):
+    if 'blas.ldflags' not in _flags:   # the user's own value wins
         # Theano splits THEANO_FLAGS on commas (with shell-like quoting).
         entry = 'blas.ldflags="%s"' % default_blas_ldflags()
         flags = entry + (',' + flags if flags else '')
