@@ -6,6 +6,12 @@ class LogregError(Exception):
     exit_code = 1
 
 
+class UsageError(LogregError):
+    """Command-line values that cannot work together (exit status 2, like
+    argparse's own errors)."""
+    exit_code = 2
+
+
 class DataError(LogregError):
     """A dataset that is missing, unreadable or not what we expect."""
 

@@ -1,141 +1,79 @@
-"""The model: multi-class logistic regression.
+"""The model: logistic regression over ten classes (softmax regression).
 
-Logistic regression is a probabilistic, linear classifier. It is parametrized
-by a weight matrix :math:`W` and a bias vector :math:`b`. Classification is
-done by projecting data points onto a set of hyperplanes, the distance to
-which is used to determine a class membership probability.
+For an image ``x`` (a row of pixels), each class ``k`` gets a score, the
+pixels weighted by column ``k`` of ``W`` plus the offset ``b[k]``.  The
+softmax turns the ten scores into probabilities that sum to one::
 
-.. math::
+    P(Y = k | x) = exp(x . W[:, k] + b[k]) / sum_j exp(x . W[:, j] + b[j])
 
-  P(Y=i|x, W,b) &= softmax_i(W x + b) \\\\
-                &= \\frac {e^{W_i x + b_i}} {\\sum_j e^{W_j x + b_j}}
+and the predicted class is the one with the highest probability.  Each
+column of ``W`` is therefore a template of its digit: pixels that make the
+class likelier get positive weights (the pictures in ``plot`` show them).
+The model is linear in the pixels, which is why it stops near 7.5 %
+error on MNIST.  (Bishop, "Pattern Recognition and Machine Learning",
+section 4.3.4, derives the same model.)
 
-The prediction is the class whose probability is maximal:
-
-.. math::
-
-  y_{pred} = argmax_i P(Y=i|x,W,b)
-
-Reference: "Pattern Recognition and Machine Learning", C. M. Bishop, 4.3.2.
+Training minimises the mean negative log-likelihood of the true labels:
+the mean, not the sum, so that one learning rate suits any batch size.
 """
+import math
 import os
 import pickle
+import zipfile
 
 import numpy
 
+from . import untrusted
 from .engine import ENGINE, device, theano, T
 from .errors import DataError, ModelError
 from .safety import atomic_write, deferred_interrupts
 
 
-class LogisticRegression(object):
-    """Multi-class Logistic Regression Class
+class LogisticRegression:
+    """The classifier as a symbolic graph over a minibatch ``input``.
 
-    The logistic regression is fully described by a weight matrix :math:`W`
-    and bias vector :math:`b`. Classification is done by projecting data
-    points onto a set of hyperplanes, the distance to which is used to
-    determine a class membership probability.
+    ``input`` is a symbolic matrix, one image a row, ``n_in`` pixels wide;
+    ``n_out`` is the number of classes.  The parameters ``W`` (n_in x
+    n_out) and ``b`` (n_out) are shared variables starting at zero, which
+    is fine for this convex problem.  The attributes are the tutorial's:
+    ``p_y_given_x`` (class probabilities, a row per image), ``y_pred``
+    (the likeliest class of each image), ``params`` and ``input``.
     """
 
     def __init__(self, input, n_in, n_out):
-        """Initialize the parameters of the logistic regression
-
-        :type input: theano.tensor.TensorType
-        :param input: symbolic variable that describes the input of the
-                      architecture (one minibatch)
-
-        :type n_in: int
-        :param n_in: number of input units, the dimension of the space in
-                     which the datapoints lie
-
-        :type n_out: int
-        :param n_out: number of output units, the dimension of the space in
-                      which the labels lie
-        """
-        # initialize with 0 the weights W as a matrix of shape (n_in, n_out)
-        self.W = theano.shared(
-            value=numpy.zeros((n_in, n_out), dtype=theano.config.floatX),
-            name='W',
-            borrow=True
-        )
-        # initialize the biases b as a vector of n_out 0s
-        self.b = theano.shared(
-            value=numpy.zeros((n_out,), dtype=theano.config.floatX),
-            name='b',
-            borrow=True
-        )
-
-        # symbolic expression for computing the matrix of class-membership
-        # probabilities, where:
-        # W is a matrix where column-k represents the separation hyperplane
-        #   for class-k
-        # x is a matrix where row-j represents input training sample-j
-        # b is a vector where element-k represents the free parameter of
-        #   hyperplane-k
-        self.p_y_given_x = T.nnet.softmax(T.dot(input, self.W) + self.b)
-
-        # symbolic description of how to compute prediction as class whose
-        # probability is maximal
+        floatX = theano.config.floatX
+        self.W = theano.shared(numpy.zeros((n_in, n_out), dtype=floatX),
+                               name='W', borrow=True)
+        self.b = theano.shared(numpy.zeros(n_out, dtype=floatX),
+                               name='b', borrow=True)
+        scores = T.dot(input, self.W) + self.b   # a row of n_out per image
+        self.p_y_given_x = T.nnet.softmax(scores)
         self.y_pred = T.argmax(self.p_y_given_x, axis=1)
-
-        # parameters of the model
         self.params = [self.W, self.b]
-
-        # keep track of model input
         self.input = input
 
     def negative_log_likelihood(self, y):
-        """Return the mean of the negative log-likelihood of the prediction
-        of this model under a given target distribution.
+        """The mean over the minibatch of -log P(Y = y_i | x_i).
 
-        .. math::
-
-            \\frac{1}{|\\mathcal{D}|} \\mathcal{L} (\\theta=\\{W,b\\}, \\mathcal{D}) =
-            \\frac{1}{|\\mathcal{D}|} \\sum_{i=0}^{|\\mathcal{D}|}
-                \\log(P(Y=y^{(i)}|x^{(i)}, W,b)) \\\\
-            \\ell (\\theta=\\{W,b\\}, \\mathcal{D})
-
-        :type y: theano.tensor.TensorType
-        :param y: corresponds to a vector that gives for each example the
-                  correct label
-
-        Note: we use the mean instead of the sum so that
-              the learning rate is less dependent on the batch size
+        ``y`` is the symbolic vector of true labels.  Indexing the matrix
+        of log-probabilities with (row i, column y_i) for every i picks
+        each image's log-probability of its own label.
         """
-        # y.shape[0] is (symbolically) the number of rows in y, i.e.,
-        # number of examples (call it n) in the minibatch.
-        # T.arange(y.shape[0]) is a symbolic vector which will contain
-        # [0,1,2,... n-1]. T.log(self.p_y_given_x) is a matrix of
-        # Log-Probabilities (call it LP) with one row per example and
-        # one column per class. LP[T.arange(y.shape[0]),y] is a vector
-        # v containing [LP[0,y[0]], LP[1,y[1]], LP[2,y[2]], ...,
-        # LP[n-1,y[n-1]]] and T.mean(LP[T.arange(y.shape[0]),y]) is
-        # the mean (across minibatch examples) of the elements in v,
-        # i.e., the mean log-likelihood across the minibatch.
-        return -T.mean(T.log(self.p_y_given_x)[T.arange(y.shape[0]), y])
+        log_p = T.log(self.p_y_given_x)
+        rows = T.arange(y.shape[0])
+        return -T.mean(log_p[rows, y])
 
     def errors(self, y):
-        """Return a float representing the number of errors in the minibatch
-        over the total number of examples of the minibatch ; zero one
-        loss over the size of the minibatch
-
-        :type y: theano.tensor.TensorType
-        :param y: corresponds to a vector that gives for each example the
-                  correct label
-        """
-        # check if y has same dimension of y_pred
+        """The fraction of the minibatch whose predicted class is not the
+        label in ``y`` (the zero-one loss), as a symbolic scalar."""
         if y.ndim != self.y_pred.ndim:
-            raise TypeError(
-                'y should have the same shape as self.y_pred',
-                ('y', y.type, 'y_pred', self.y_pred.type)
-            )
-        # check if y is of the correct datatype
-        if y.dtype.startswith('int'):
-            # the T.neq operator returns a vector of 0s and 1s, where 1
-            # represents a mistake in prediction
-            return T.mean(T.neq(self.y_pred, y))
-        else:
-            raise NotImplementedError()
+            raise TypeError('labels y must have the same shape as '
+                            'self.y_pred', ('y', y.type, 'y_pred',
+                                            self.y_pred.type))
+        if not y.dtype.startswith('int'):
+            raise NotImplementedError('labels must be integers, got %s'
+                                      % y.dtype)
+        return T.mean(T.neq(self.y_pred, y))
 
 
 ###########################
@@ -145,22 +83,68 @@ class LogisticRegression(object):
 # Training writes every new best model twice:
 #
 # * ``best_model.pkl``: the tutorial's format, a pickle of the whole
-#   ``LogisticRegression`` object with its symbolic graph.  Loading a pickle
-#   can run arbitrary code, and this one only loads where the same engine,
-#   device support and package are installed.
-# * ``best_model.npz``: the safe, portable format -- plain arrays ``W`` and
-#   ``b`` with ``n_in``, ``n_out``, ``floatX`` and provenance (dataset, epoch,
-#   errors, package version).  Loading it runs no code
-#   (``allow_pickle=False``) and works on any machine, GPU or not.
+#   ``LogisticRegression`` with its symbolic graph.  Unpickling a file runs
+#   whatever code the file asks for, so this package never unpickles one
+#   by default.
+# * ``best_model.npz``: the format every command reads -- plain arrays ``W``
+#   and ``b`` with ``n_in``, ``n_out``, ``floatX`` and provenance (dataset,
+#   epoch, errors, engine, package version).  ``numpy.load(...,
+#   allow_pickle=False)`` reads it without running anything, on any machine.
+#
+# Asked for ``best_model.pkl``, the commands read the ``best_model.npz``
+# beside it.  Only with ``allow_pickle`` is a ``.pkl`` itself read, and then
+# as data (``untrusted.load_pickle``): the classes below, exactly what
+# ``save_model`` writes under Theano 1.0.5 and PyTensor 3.3.7, become inert
+# records, the weights are taken out of them, and a new model is built
+# around those weights.  None of the pickled graph is used, so not even the
+# C code sections that a Theano op carries can reach the compiler.
 
-#: Where a pickle may take classes and functions from: this package, the
-#: engine and numpy.  Anything else is refused before it can run.
-_PICKLE_MODULES = ('logreg_mnist', 'theano', 'pytensor', 'numpy')
-_PICKLE_GLOBALS = {('copyreg', '_reconstructor'), ('builtins', 'object'),
-                   ('builtins', 'set'), ('builtins', 'frozenset'),
-                   ('builtins', 'slice'), ('_codecs', 'encode'),
-                   ('collections', 'OrderedDict')}
-
+MODEL_PICKLE_CLASSES = frozenset([
+    ('logreg_mnist.model', 'LogisticRegression'),
+    # Theano 1.0.5
+    ('theano.gof.graph', 'Apply'),
+    ('theano.gof.link', 'Container'),
+    ('theano.gof.utils', 'scratchpad'),
+    ('theano.misc.frozendict', 'frozendict'),
+    ('theano.scalar.basic', 'Add'),
+    ('theano.scalar.basic', 'upcast_out'),
+    ('theano.tensor.basic', 'Dot'),
+    ('theano.tensor.basic', 'MaxAndArgmax'),
+    ('theano.tensor.elemwise', 'DimShuffle'),
+    ('theano.tensor.elemwise', 'Elemwise'),
+    ('theano.tensor.nnet.nnet', 'Softmax'),
+    ('theano.tensor.sharedvar', 'TensorSharedVariable'),
+    ('theano.tensor.type', 'TensorType'),
+    ('theano.tensor.var', 'TensorVariable'),
+    # PyTensor 3.3.7
+    ('pytensor.graph.basic', 'Apply'),
+    ('pytensor.graph.basic', 'FrozenApply'),
+    ('pytensor.graph.basic', 'NominalVariable'),
+    ('pytensor.graph.basic', '_get_frozen_output'),
+    ('pytensor.graph.fg', 'FrozenFunctionGraph'),
+    ('pytensor.graph.fg', 'Output'),
+    ('pytensor.graph.utils', 'Scratchpad'),
+    ('pytensor.link.basic', 'Container'),
+    ('pytensor.misc.frozendict', 'frozendict'),
+    ('pytensor.scalar.basic', 'Add'),
+    ('pytensor.scalar.basic', 'Exp'),
+    ('pytensor.scalar.basic', 'Maximum'),
+    ('pytensor.scalar.basic', 'Sub'),
+    ('pytensor.scalar.basic', 'TrueDiv'),
+    ('pytensor.scalar.basic', 'upcast_out'),
+    ('pytensor.scalar.basic', 'upcast_out_nobool'),
+    ('pytensor.scalar.basic', 'upgrade_to_float'),
+    ('pytensor.tensor.elemwise', 'DimShuffle'),
+    ('pytensor.tensor.elemwise', 'Elemwise'),
+    ('pytensor.tensor.math', 'Argmax'),
+    ('pytensor.tensor.math', 'Dot'),
+    ('pytensor.tensor.math', 'Max'),
+    ('pytensor.tensor.math', 'Sum'),
+    ('pytensor.tensor.sharedvar', 'TensorSharedVariable'),
+    ('pytensor.tensor.special', 'Softmax'),
+    ('pytensor.tensor.type', 'TensorType'),
+    ('pytensor.tensor.variable', 'TensorVariable'),
+])
 
 def npz_path(path):
     """The ``.npz`` that goes with a model path (``best_model.pkl`` ->
@@ -197,35 +181,146 @@ def save_model(classifier, path, **provenance):
                               for k, v in fields.items()})
 
 
-class _ModelUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module.split('.')[0] in _PICKLE_MODULES or
-                (module, name) in _PICKLE_GLOBALS):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError('it refers to %s.%s' % (module, name))
+def load_model(path, allow_pickle=False):
+    """A ``LogisticRegression`` from a model file.
+
+    A ``.npz`` is read as it is.  For a pickle (``best_model.pkl``), the
+    ``.npz`` beside it is read, unless ``allow_pickle`` asks for the pickle
+    itself, which is then read as data (see above).
+    """
+    if _is_zip(path) or path.endswith('.npz'):
+        return model_from_weights(model_info(path))
+    if not allow_pickle:
+        portable = npz_path(path)
+        if os.path.exists(portable):
+            return model_from_weights(model_info(portable))
+        raise ModelError(
+            '%s: a .pkl model is a pickle, which can run code when it is '
+            'loaded; the .npz that training writes beside it (%s) is read '
+            'instead, but it does not exist (pass --allow-pickle to read a '
+            'pickle you trust)' % (path, portable))
+    return model_from_weights(_pickled_weights(path))
 
 
-def load_model(path):
-    """A ``LogisticRegression`` from a ``.npz`` or ``.pkl`` model file."""
-    if not os.path.isfile(path):
-        raise ModelError('%s: no such model file' % path)
-    with open(path, 'rb') as f:
-        magic = f.read(4)
-    if magic == b'PK\x03\x04':  # a zip archive: numpy's .npz
-        return _load_npz(path)
+def _is_zip(path):
     try:
         with open(path, 'rb') as f:
-            classifier = _ModelUnpickler(f).load()
-    except (pickle.UnpicklingError, EOFError, ValueError, IndexError) as e:
+            return f.read(4) == b'PK\x03\x04'
+    except OSError:
+        return False
+
+
+def _pickled_weights(path):
+    """``{'W': ..., 'b': ...}`` out of a pickled model, read as data."""
+    raw = untrusted.read_bytes(path, error=ModelError)
+    try:
+        model = untrusted.load_pickle(raw, 'a model',
+                                      inert=MODEL_PICKLE_CLASSES)
+    except Exception as e:
         raise ModelError('%s is not a logreg_mnist model file (%s: %s)'
                          % (path, type(e).__name__, e)) from None
-    except Exception as e:  # a model pickled where other modules existed
-        raise ModelError('%s cannot be loaded here (%s: %s); load the '
-                         'portable .npz that training wrote beside it'
+    if getattr(model, 'origin', None) != ('logreg_mnist.model',
+                                          'LogisticRegression'):
+        raise ModelError('%s holds a %s, not a logreg_mnist '
+                         'LogisticRegression' % (path, type(model).__name__))
+    state = model.state if isinstance(model.state, dict) else {}
+    weights = {}
+    for name in ('W', 'b'):
+        arrays = untrusted.arrays_within(state.get(name))
+        if len(arrays) != 1:
+            raise ModelError('%s: the model has no %s to read' % (path, name))
+        weights[name] = arrays[0]
+    W, b = weights['W'], weights['b']
+    weights.update(n_in=numpy.asarray(W.shape[0] if W.ndim == 2 else -1),
+                   n_out=numpy.asarray(len(b) if b.ndim == 1 else -1))
+    return _checked(weights, path)
+
+
+def model_info(path):
+    """The arrays and provenance stored in a ``.npz`` model, as a dict.
+
+    The archive is checked from its headers first -- sizes within the
+    limit of ``untrusted``, every member a ``.npy`` of numbers or text --
+    so that nothing large is allocated for a file that lies about its
+    content; then ``numpy.load`` reads it without pickle.
+    """
+    if not _is_zip(path):
+        untrusted.read_bytes(path, error=ModelError)  # missing? special?
+        raise ModelError('%s is not a .npz model (not a zip archive)' % path)
+    try:
+        _check_npz_headers(path)
+        with numpy.load(path, allow_pickle=False) as z:
+            info = {k: z[k] for k in z.files}
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError('%s is not a readable .npz model (%s: %s)'
                          % (path, type(e).__name__, e)) from None
-    if not isinstance(classifier, LogisticRegression):
-        raise ModelError('%s holds a %s, not a logreg_mnist LogisticRegression'
-                         % (path, type(classifier).__name__))
+    return _checked(info, path)
+
+
+def _check_npz_headers(path):
+    limit = untrusted.limit_bytes()
+    if os.path.getsize(path) > limit:
+        raise ModelError('%s is larger than the limit of %d MB for an input '
+                         'file' % (path, limit >> 20))
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        if sum(m.file_size for m in members) > limit:
+            raise ModelError('%s unpacks to more than the limit of %d MB for '
+                             'an input file' % (path, limit >> 20))
+        for member in members:
+            with archive.open(member) as f:
+                read_header = _NPY_HEADERS.get(
+                    numpy.lib.format.read_magic(f))
+                if read_header is None:
+                    raise ModelError('%s: %s is not a .npy array of a '
+                                     'version numpy writes' % (
+                                         path, member.filename))
+                shape, _, dtype = read_header(f)
+            if dtype.kind not in untrusted.REAL_KINDS + 'U' or \
+                    math.prod(shape) * dtype.itemsize > member.file_size:
+                raise ModelError('%s: %s holds %s of shape %s, not what a '
+                                 'model holds' % (path, member.filename,
+                                                  dtype, shape))
+
+
+_NPY_HEADERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
+                (2, 0): numpy.lib.format.read_array_header_2_0}
+
+
+def _checked(info, path):
+    """``info`` if it describes a usable model, else a ModelError."""
+    missing = {'W', 'b', 'n_in', 'n_out'} - set(info)
+    if missing:
+        raise ModelError('%s is not a logreg_mnist model: it has no %s'
+                         % (path, ', '.join(sorted(missing))))
+    sizes = [info[k] for k in ('n_in', 'n_out')]
+    if not all(s.shape == () and s.dtype.kind in 'iu' and s > 0
+               for s in sizes):
+        raise ModelError('%s: n_in and n_out must be positive whole numbers, '
+                         'got %s and %s' % (path, info['n_in'],
+                                            info['n_out']))
+    n_in, n_out = int(sizes[0]), int(sizes[1])
+    W, b = info['W'], info['b']
+    if W.dtype.kind not in 'iuf' or b.dtype.kind not in 'iuf':
+        raise ModelError('%s: the weights must be real numbers, got %s and '
+                         '%s' % (path, W.dtype, b.dtype))
+    if W.shape != (n_in, n_out) or b.shape != (n_out,):
+        raise ModelError('%s: W %s and b %s do not fit n_in=%d, n_out=%d'
+                         % (path, W.shape, b.shape, n_in, n_out))
+    if not (numpy.isfinite(W).all() and numpy.isfinite(b).all()):
+        raise ModelError('%s: the weights are not all finite' % path)
+    return info
+
+
+def model_from_weights(info):
+    """A new ``LogisticRegression`` holding the weights of ``info``."""
+    x = T.matrix('x')
+    classifier = LogisticRegression(input=x, n_in=int(info['n_in']),
+                                    n_out=int(info['n_out']))
+    classifier.W.set_value(info['W'].astype(theano.config.floatX))
+    classifier.b.set_value(info['b'].astype(theano.config.floatX))
     return classifier
 
 
@@ -238,36 +333,3 @@ def model_input(classifier, images, model, dataset):
         raise DataError('%s has %d pixels per image, but the model in %s '
                         'expects %d' % (dataset, images.shape[1], model, n_in))
     return numpy.asarray(images, dtype=classifier.input.dtype)
-
-
-def model_info(path):
-    """The arrays and provenance stored in a ``.npz`` model, as a dict."""
-    try:
-        with numpy.load(path, allow_pickle=False) as z:
-            info = {k: z[k] for k in z.files}
-    except Exception as e:
-        raise ModelError('%s is not a readable .npz model (%s: %s)'
-                         % (path, type(e).__name__, e)) from None
-    missing = {'W', 'b', 'n_in', 'n_out'} - set(info)
-    if missing:
-        raise ModelError('%s is not a logreg_mnist model: it has no %s'
-                         % (path, ', '.join(sorted(missing))))
-    n_in, n_out = int(info['n_in']), int(info['n_out'])
-    if info['W'].shape != (n_in, n_out) or info['b'].shape != (n_out,):
-        raise ModelError('%s: W %s and b %s do not fit n_in=%d, n_out=%d'
-                         % (path, info['W'].shape, info['b'].shape, n_in,
-                            n_out))
-    if not (numpy.isfinite(info['W']).all() and
-            numpy.isfinite(info['b']).all()):
-        raise ModelError('%s: the weights are not all finite' % path)
-    return info
-
-
-def _load_npz(path):
-    info = model_info(path)
-    x = T.matrix('x')
-    classifier = LogisticRegression(input=x, n_in=int(info['n_in']),
-                                    n_out=int(info['n_out']))
-    classifier.W.set_value(info['W'].astype(theano.config.floatX))
-    classifier.b.set_value(info['b'].astype(theano.config.floatX))
-    return classifier

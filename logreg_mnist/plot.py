@@ -17,7 +17,8 @@ import math
 import numpy
 
 from . import cli
-from .errors import DataError
+from .errors import DataError, UsageError
+from .safety import refuse_overwrite
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -141,8 +142,12 @@ def save(fig, path):
 # Command line: one subcommand for each picture
 ###############################################
 
-def _class_names(text):
-    return text.split(',') if text else DIGITS
+def _class_names(text, n_classes):
+    names = text.split(',') if text else DIGITS
+    if len(names) < n_classes:
+        raise UsageError('--class-names gives %d name(s), but there are %d '
+                         'classes' % (len(names), n_classes))
+    return names
 
 
 def _model_and_data(args):
@@ -150,7 +155,7 @@ def _model_and_data(args):
     from .data import read_dataset, resolve_dataset
     from .engine import theano
     from .model import load_model, model_input
-    classifier = load_model(args.model)
+    classifier = load_model(args.model, args.allow_pickle)
     test_x, test_y = read_dataset(resolve_dataset(args.dataset))[2]
     probabilities = theano.function([classifier.input],
                                     classifier.p_y_given_x)(
@@ -158,23 +163,46 @@ def _model_and_data(args):
     return test_x[:args.n], test_y[:args.n], probabilities
 
 
+def _inputs(args):
+    """The files this picture is drawn from: --out must be none of them."""
+    from .history import history_path
+    from .model import npz_path
+    from .data import dataset_files
+    dataset = getattr(args, 'dataset', None)
+    inputs = [('--history', getattr(args, 'history', None))]
+    if dataset:
+        inputs += [('--dataset', p) for p in dataset_files(dataset)]
+    model = getattr(args, 'model', None)
+    if model:
+        inputs += [('--model', model), ('--model', npz_path(model)),
+                   ('--model', history_path(model))]
+    return [(flag, path) for flag, path in inputs if path]
+
+
 def plot(args):
-    names = _class_names(args.class_names)
+    out = args.out or args.picture + '.png'
+    refuse_overwrite([('--out', out)], _inputs(args))
     if args.picture == 'weights':
         from .model import load_model
-        fig = weights_figure(load_model(args.model).W.get_value(), names)
+        W = load_model(args.model, args.allow_pickle).W.get_value()
+        fig = weights_figure(W, _class_names(args.class_names, W.shape[1]))
     elif args.picture == 'samples':
         from .data import SPLITS, read_dataset, resolve_dataset
         sets = read_dataset(resolve_dataset(args.dataset))
         x, y = sets[SPLITS.index(args.split)]
-        fig = samples_figure(x[:args.n], y[:args.n], args.split, names)
+        x, y = x[:args.n], y[:args.n]
+        names = _class_names(args.class_names, int(y.max()) + 1 if len(y)
+                             else 0)
+        fig = samples_figure(x, y, args.split, names)
     elif args.picture == 'predictions':
-        fig = predictions_figure(*_model_and_data(args), class_names=names)
+        images, labels, probabilities = _model_and_data(args)
+        names = _class_names(args.class_names, probabilities.shape[1])
+        fig = predictions_figure(images, labels, probabilities, names)
     else:
         from .history import history_path, read_history
         fig = curve_figure(read_history(args.history or
                                         history_path(args.model)))
-    save(fig, args.out or args.picture + '.png')
+    save(fig, out)
 
 
 def build_parser():
@@ -197,8 +225,12 @@ def build_parser():
                                      '%s.png)' % name)
         if name in ('weights', 'predictions', 'curve'):
             p.add_argument('--model', default='best_model.pkl',
-                           help='model file (.pkl or .npz); for curve, its '
-                                'history file is used')
+                           help='model file (a .npz, or a .pkl for which '
+                                'the .npz beside it is read); for curve, '
+                                'its history file is used')
+        if name in ('weights', 'predictions'):
+            p.add_argument('--allow-pickle', action='store_true',
+                           help=cli.ALLOW_PICKLE_HELP)
         if name in ('samples', 'predictions'):
             p.add_argument('--dataset', default='mnist.pkl.gz',
                            help='same forms as for logreg_mnist.train')

@@ -1,36 +1,31 @@
 """``python -m logreg_mnist.predict``: labels from a saved model.
 
-This is the tutorial's ``predict()``, reachable from the command line: it
-loads the best model that training saved, compiles a function from the
-model's input to its ``y_pred`` and prints the labels it gives the first
-examples of the test set.  It reads both model formats: the portable
-``.npz`` (no code runs when it loads) and the tutorial's pickle.
+The tutorial's ``predict()`` as a command: the saved best model's
+``y_pred`` is compiled into a function and applied to the first test
+images.  Asked for ``best_model.pkl``, it reads the ``best_model.npz`` that
+training writes beside it, which cannot run code; the pickle itself is
+read only with ``--allow-pickle`` (see ``model``).
 """
 
+import numpy
+
 from . import cli
+from .cli import ALLOW_PICKLE_HELP
 
 
-def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10):
-    """Print and return the predicted labels of the first ``n`` test images."""
+def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
+            allow_pickle=False):
+    """Print and return the labels ``model`` gives the first ``n`` test
+    images of ``dataset``."""
     from .data import load_data
     from .engine import theano
     from .model import load_model, model_input
 
-    # load the saved model
-    classifier = load_model(model)
-
-    # compile a predictor function
-    predict_model = theano.function(
-        inputs=[classifier.input],
-        outputs=classifier.y_pred)
-
-    # We can test it on some examples from test test
-    datasets = load_data(dataset)
-    test_set_x, test_set_y = datasets[2]
-    test_set_x = test_set_x.get_value()
-
-    predicted_values = predict_model(
-        model_input(classifier, test_set_x[:n], model, dataset))
+    classifier = load_model(model, allow_pickle)
+    labels_of = theano.function([classifier.input], classifier.y_pred)
+    test_images = load_data(dataset)[2][0].get_value()[:n]
+    predicted_values = numpy.asarray(labels_of(
+        model_input(classifier, test_images, model, dataset)))
     print('Predicted values for the first %d examples in test set:' % n)
     print(predicted_values)
     return predicted_values
@@ -43,8 +38,11 @@ def build_parser():
         'of the test set. The model can be the tutorial\'s pickle or the '
         'portable .npz that training writes beside it.')
     parser.add_argument('--model', default='best_model.pkl',
-                        help='model file written by logreg_mnist.train '
-                             '(.pkl or .npz)')
+                        help='model written by logreg_mnist.train: a .npz, '
+                             'or a .pkl, for which the .npz beside it is '
+                             'read')
+    parser.add_argument('--allow-pickle', action='store_true',
+                        help=ALLOW_PICKLE_HELP)
     parser.add_argument('--dataset', default='mnist.pkl.gz',
                         help='dataset whose test split is predicted (same '
                              'forms as for training)')
@@ -54,8 +52,8 @@ def build_parser():
 
 
 def main(argv=None):
-    cli.run(build_parser(), lambda args: predict(args.model, args.dataset,
-                                                 args.n), argv)
+    cli.run(build_parser(), lambda args: predict(
+        args.model, args.dataset, args.n, args.allow_pickle), argv)
 
 
 if __name__ == '__main__':

@@ -20,6 +20,7 @@ def trained(small_idx_dir, tmp_path_factory):
     model = folder / 'best_model.pkl'
     proc = run_module('train', '--dataset', small_idx_dir,
                       '--model-out', model, cwd=folder)
+    assert proc.returncode == 0, proc.stderr
     return proc, model
 
 
@@ -108,7 +109,8 @@ def test_missing_dataset_is_one_line_and_nonzero(tmp_path):
 def test_console_scripts_are_installed():
     bindir = os.path.dirname(sys.executable)
     for name in ('logreg-mnist-train', 'logreg-mnist-predict',
-                 'logreg-mnist-benchmark'):
+                 'logreg-mnist-benchmark', 'logreg-mnist-cg',
+                 'logreg-mnist-plot'):
         out = subprocess.run([os.path.join(bindir, name),
                               '--help'], capture_output=True, text=True)
         assert out.returncode == 0 and 'usage:' in out.stdout
@@ -199,12 +201,14 @@ def test_bad_model_files_are_refused_in_one_line(tmp_path, small_pkl,
         (tmp_path / name).write_bytes(content)
     for name in list(cases) + ['weights_only.npz', 'misshapen.npz',
                                'missing.pkl']:
-        out = run_module('predict', '--model', tmp_path / name, '--dataset',
-                         small_pkl)
-        lines = out.stderr.strip().splitlines()
-        assert out.returncode == 1 and len(lines) == 1, (name, out.stderr)
-        assert str(tmp_path / name) in lines[0], lines
-        assert out.stdout == ''   # refused before reading any data
+        for allow in ([], ['--allow-pickle']):
+            out = run_module('predict', '--model', tmp_path / name,
+                             '--dataset', small_pkl, *allow)
+            lines = out.stderr.strip().splitlines()
+            assert out.returncode == 1 and len(lines) == 1, (name,
+                                                             out.stderr)
+            assert str(tmp_path / name) in lines[0], lines
+            assert out.stdout == ''   # refused before reading any data
 
 
 def test_predict_refuses_data_of_another_width(trained, tmp_path):

@@ -1,0 +1,319 @@
+"""Reading files a user is handed: as data only, and within limits.
+
+A dataset or a model can come from anywhere: a course folder, a mirror, a
+colleague.  Every reader in this package goes through this module, which
+
+* refuses what is not a regular file (``/dev/zero`` would never end);
+* stops reading, and decompressing, at a size limit: MNIST takes about
+  220 MB once decompressed, and the limit is 1024 MB unless
+  ``$LOGREG_MNIST_MAX_MB`` says otherwise, so a gzip bomb fails in one line
+  instead of filling the memory;
+* reads pickles with an unpickler that can only build plain containers,
+  numbers, strings and numpy arrays of real numbers (each array checked
+  against its declared shape before any memory is taken).  Any other
+  class a pickle names is refused, except the ones a caller lists as
+  *inert*: those come back as ``Inert`` records of their arguments and
+  state, so that nothing of the class itself -- no constructor, no
+  ``__setstate__``, no C code of a Theano op -- ever runs.
+"""
+import io
+import math
+import os
+import pickle
+import pickletools
+import stat
+import zlib
+
+import numpy
+
+from .errors import DataError
+
+LIMIT_VARIABLE = 'LOGREG_MNIST_MAX_MB'
+DEFAULT_LIMIT_MB = 1024
+
+#: Most opcodes (and memo entries) a pickle may have.  The tutorial's
+#: dataset has about 50, a saved model about 1,000; a pickle that repeats
+#: references millions of times to make a huge list is refused.
+MAX_PICKLE_OPS = 100000
+
+#: Kinds of numpy arrays a file may hold: booleans, integers, floats.
+REAL_KINDS = 'biuf'
+
+
+def limit_bytes():
+    """The most bytes one input file may hold once decompressed."""
+    text = os.environ.get(LIMIT_VARIABLE, '').strip()
+    if not text:
+        return DEFAULT_LIMIT_MB << 20
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = -1
+    if not 0 < megabytes < float('inf'):
+        raise DataError('%s=%s: expected a positive number of megabytes'
+                        % (LIMIT_VARIABLE, text))
+    return int(megabytes * (1 << 20))
+
+
+def _too_big(path, limit, error=DataError):
+    return error('%s holds more than %d MB (the limit for an input file; '
+                     'set %s to raise it)' % (path, limit >> 20,
+                                              LIMIT_VARIABLE))
+
+
+def read_bytes(path, error=DataError):
+    """The content of the regular file ``path``, gunzipped if gzip'd.
+
+    Raises ``error`` (one line, naming the file) for a missing or special
+    file, a damaged gzip stream, or content above the size limit.
+    """
+    limit = limit_bytes()
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise error('%s is not a regular file' % path)
+        with open(path, 'rb') as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise error('%s: %s' % (path, e.strerror or e)) from None
+    if len(raw) > limit:
+        raise _too_big(path, limit, error)
+    if raw[:2] != b'\x1f\x8b':
+        return raw
+    return _gunzip(raw, path, limit, error)
+
+
+def _gunzip(raw, path, limit, error):
+    """Decompress every gzip member of ``raw``, never past ``limit``."""
+    out = []
+    size = 0
+    while raw:
+        stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            while raw and not stream.eof:
+                chunk = stream.decompress(raw, limit + 1 - size)
+                raw = stream.unconsumed_tail
+                size += len(chunk)
+                out.append(chunk)
+                if size > limit:
+                    raise _too_big(path, limit, error)
+                if not chunk and not raw:
+                    break
+        except zlib.error as e:
+            raise error('%s: damaged or truncated gzip file (%s)'
+                        % (path, e)) from None
+        if not stream.eof:
+            raise error('%s: damaged or truncated gzip file (it ends in the '
+                        'middle of the compressed data)' % path)
+        raw = stream.unused_data
+        if raw.strip(b'\0') == b'':   # padding after the last member
+            break
+    return b''.join(out)
+
+
+###########
+# Pickles #
+###########
+
+class Inert(object):
+    """What an allowed class of a pickle becomes: a record of the arguments
+    it was called with, its state and items, with no behaviour at all."""
+    origin = None   # (module, name) in the pickle
+
+    def __new__(cls, *args, **kwargs):   # NEWOBJ calls only this
+        self = object.__new__(cls)
+        self.args, self.state, self.items = args, None, {}
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __setitem__(self, key, value):   # dict subclasses
+        self.items[key] = value
+
+    def append(self, value):             # list subclasses
+        self.items[len(self.items)] = value
+
+    def extend(self, values):
+        for value in values:
+            self.append(value)
+
+    def children(self):
+        """Everything this record holds, for a walk through the pickle."""
+        yield from self.args
+        yield self.state
+        yield from self.items.values()
+
+
+def _check_dtype(dtype):
+    if (not isinstance(dtype, numpy.dtype) or dtype.kind not in REAL_KINDS
+            or dtype.fields is not None or dtype.shape != ()):
+        raise pickle.UnpicklingError('an array of %s, not of real numbers'
+                                     % (dtype,))
+    return dtype
+
+
+def _array(raw, dtype, shape, fortran=False):
+    """An array of ``shape`` from ``raw`` bytes, checked before it is made."""
+    _check_dtype(dtype)
+    if isinstance(raw, str):        # written by Python 2 (latin-1 str)
+        raw = raw.encode('latin1')
+    if isinstance(raw, pickle.PickleBuffer):
+        raw = raw.raw().tobytes()
+    if (not isinstance(shape, tuple) or len(shape) > 32 or
+            not all(type(n) is int and n >= 0 for n in shape)):
+        raise pickle.UnpicklingError('an array of shape %r' % (shape,))
+    if not isinstance(raw, (bytes, bytearray)) or \
+            len(raw) != math.prod(shape) * dtype.itemsize:
+        raise pickle.UnpicklingError(
+            'an array declared as %s of %s whose data does not fit'
+            % (shape, dtype))
+    return numpy.frombuffer(raw, dtype).reshape(
+        shape, order='F' if fortran else 'C').copy()
+
+
+class _NDArray(object):
+    """Stands for ``numpy.ndarray`` in a pickle: only ``_reconstruct``
+    takes it."""
+
+
+class _PendingArray(object):
+    """What ``numpy.core.multiarray._reconstruct`` returns here: an array
+    made only when its state (shape, dtype, bytes) has been checked."""
+    array = None
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError('an array with a malformed state')
+        shape, dtype, fortran, raw = state[-4:]
+        self.array = _array(raw, dtype, shape, fortran)
+
+
+def _reconstruct(cls, shape=(0,), typecode=b'b'):
+    if cls is not _NDArray:
+        raise pickle.UnpicklingError('an array of another class')
+    return _PendingArray()
+
+
+def _dtype(name, align=False, copy=True):
+    if not isinstance(name, str):
+        raise pickle.UnpicklingError('a structured or unusual dtype')
+    return numpy.dtype(name)
+
+
+def _scalar(dtype, raw=b''):
+    return _array(raw, dtype, ())[()]
+
+
+def _frombuffer(raw, dtype, shape, order):
+    return _array(raw, dtype, tuple(shape), order == 'F')
+
+
+def _encode(text, encoding='latin1'):
+    """How a protocol-2 pickle of Python 3 spells ``bytes``."""
+    if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+        raise pickle.UnpicklingError('an unusual call of _codecs.encode')
+    return text.encode('latin1')
+
+
+def _empty_bytes(*args):
+    """How a protocol-2 pickle spells ``b''``: ``bytes()``."""
+    if args:
+        raise pickle.UnpicklingError('an unusual call of bytes')
+    return b''
+
+
+#: The only functions and classes of numpy and Python a pickle may name,
+#: each replaced by a checked stand-in.
+_DATA_GLOBALS = {
+    ('numpy.core.multiarray', '_reconstruct'): _reconstruct,
+    ('numpy', 'ndarray'): _NDArray,
+    ('numpy', 'dtype'): _dtype,
+    ('numpy.core.multiarray', 'scalar'): _scalar,
+    ('numpy.core.numeric', '_frombuffer'): _frombuffer,
+    ('_codecs', 'encode'): _encode,
+    ('builtins', 'bytes'): _empty_bytes,
+}
+
+#: Opcodes a data pickle has no use for.
+_REFUSED_OPS = {'PERSID', 'BINPERSID', 'EXT1', 'EXT2', 'EXT4', 'INST', 'OBJ',
+                'NEXT_BUFFER', 'READONLY_BUFFER'}
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def __init__(self, file, inert, what):
+        super().__init__(file, encoding='latin1')  # Python 2's str: bytes
+        self.inert = {key: type(key[1], (Inert,), {'origin': key})
+                      for key in inert}
+        self.what = what
+
+    def find_class(self, module, name):
+        # numpy 2 writes numpy._core, Python 2 (and protocol 2) __builtin__
+        key = (module.replace('numpy._core', 'numpy.core').replace(
+            '__builtin__', 'builtins'), name)
+        if key in _DATA_GLOBALS:
+            return _DATA_GLOBALS[key]
+        if key in self.inert:
+            return self.inert[key]
+        raise pickle.UnpicklingError('it refers to %s.%s, which %s has no '
+                                     'use for' % (module, name, self.what))
+
+
+def _check_opcodes(raw):
+    """Refuse, without running it, a pickle that is too long-winded or uses
+    opcodes that data does not need."""
+    count = 0
+    for opcode, arg, _ in pickletools.genops(raw):
+        count += 1
+        if count > MAX_PICKLE_OPS:
+            raise pickle.UnpicklingError('more than %d opcodes'
+                                         % MAX_PICKLE_OPS)
+        if opcode.name in _REFUSED_OPS:
+            raise pickle.UnpicklingError('opcode %s' % opcode.name)
+        if opcode.name.endswith(('PUT', 'GET')) and \
+                opcode.name != 'MEMOIZE' and int(arg) > MAX_PICKLE_OPS:
+            raise pickle.UnpicklingError('a memo index of %s' % arg)
+
+
+def load_pickle(raw, what='a data file', inert=()):
+    """Unpickle ``raw`` as data: containers, numbers, strings, real-number
+    arrays, and ``Inert`` records for the (module, name) pairs in ``inert``.
+
+    Raises ``pickle.UnpicklingError`` (or another exception of the
+    unpickler) for anything else; no code of the file's choosing runs.
+    Arrays may come back pending: pass them through ``as_array``.
+    """
+    _check_opcodes(raw)
+    return _DataUnpickler(io.BytesIO(raw), inert, what).load()
+
+
+def as_array(obj):
+    """The numpy array ``obj`` stands for, or None if it is not one."""
+    if isinstance(obj, _PendingArray):
+        if obj.array is None:
+            raise pickle.UnpicklingError('an array without its data')
+        return obj.array
+    return obj if isinstance(obj, numpy.ndarray) else None
+
+
+def arrays_within(obj, limit=100000):
+    """Every array reachable from ``obj`` through containers and ``Inert``
+    records (each visited once), in the order met."""
+    found, seen, todo = [], set(), [obj]
+    while todo and len(seen) < limit:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if as_array(item) is not None:
+            found.append(as_array(item))
+        elif isinstance(item, dict):
+            todo.extend(reversed(list(item.values())))
+        elif isinstance(item, (list, tuple)):
+            todo.extend(reversed(item))
+        elif isinstance(item, Inert):
+            todo.extend(reversed(list(item.children())))
+    return found
