@@ -4,40 +4,27 @@ Two on-disk formats are understood:
 
 * the tutorial's ``mnist.pkl.gz``: a gzip'd pickle of
   ``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`` with
-  50,000 / 10,000 / 10,000 images of 784 pixels in [0, 1];
+  50,000 / 10,000 / 10,000 images of 784 float32 pixels;
 * a directory holding the four IDX files of Yann LeCun's distribution
   (``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
   ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz``, compressed or
-  not).  It is split like ``mnist.pkl.gz``: the last sixth of the training file
-  (10,000 of MNIST's 60,000 images) validates, the rest trains, ``t10k``
-  tests, and pixels are scaled to [0, 1].  Fashion-MNIST has the same format.
+  not), Fashion-MNIST's as well.
+
+An IDX directory is read by the rule ``mnist.pkl.gz`` was made by, so that
+on MNIST the arrays are exactly the pickle's: the training file is split in
+file order, its last sixth (10,000 of MNIST's 60,000 images) validating and
+the rest training, ``t10k`` tests, and each pixel byte becomes the float32
+``byte / 256`` (0 to 255/256; dividing by 255 instead changes the
+tutorial's result).  Labels become integers.
 """
-import gzip
-import hashlib
-import io
+import math
 import os
-import pickle
-import sys
-import urllib.request
-import zlib
 
 import numpy
 
+from . import download, untrusted
 from .engine import theano, T
 from .errors import DataError
-from .safety import atomic_write
-
-#: The tutorial's default dataset, and where it can still be downloaded
-#: (deeplearning.net, its original home, is gone).  Every copy is checked
-#: against the size and MD5 of the original file before it is kept.
-MNIST_PKL = 'mnist.pkl.gz'
-MNIST_PKL_SIZE = 16168813
-MNIST_PKL_MD5 = 'a02cd19f81d51c426d7ca14024243ce9'
-MNIST_PKL_MIRRORS = [
-    'https://figshare.com/ndownloader/files/25635053',
-    'https://thegreenplace.net/files/mnist.pkl.gz',
-    'http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz',
-]
 
 IDX_FILES = {
     'train_x': 'train-images-idx3-ubyte',
@@ -66,69 +53,31 @@ def resolve_dataset(dataset):
     """Turn the ``--dataset`` argument into an existing path.
 
     A bare file name that does not exist here is looked for in the data
-    folder; the tutorial's ``mnist.pkl.gz`` is downloaded there if missing.
+    folder.  For the tutorial's ``mnist.pkl.gz``, the four IDX files in the
+    data folder do as well (they hold the same data), and when neither is
+    there MNIST is downloaded into it (see ``download``).
     """
     if os.path.exists(dataset):
         return dataset
-    data_dir, data_file = os.path.split(dataset)
-    path = dataset
-    if data_dir == '':
-        path = os.path.join(default_data_dir(), data_file)
+    folder, name = os.path.split(dataset)
+    if not folder:
+        folder = default_data_dir()
+        path = os.path.join(folder, name)
         if os.path.exists(path):
             return path
-    if data_file == MNIST_PKL:
-        return download_mnist(path)
+        if name == download.MNIST_PKL:
+            if all(download.has_idx(folder, stem) for stem in
+                   IDX_FILES.values()):
+                return folder
+            return download.fetch_mnist(folder)
     raise DataError('%s: no such file or directory' % dataset)
 
 
-def download_mnist(dest, mirrors=None, timeout=30):
-    """Download ``mnist.pkl.gz`` to ``dest``, trying each mirror in turn.
-
-    The bytes go to a temporary file beside ``dest`` which is renamed into
-    place only once its size and MD5 match the original, so an HTML error
-    page or a truncated transfer is never kept.
-    """
-    folder = os.path.dirname(dest) or '.'
-    os.makedirs(folder, exist_ok=True)
-    problems = []
-    for url in mirrors or MNIST_PKL_MIRRORS:
-        print('Downloading data from %s' % url, flush=True)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response, \
-                    atomic_write(dest) as out:
-                digest = hashlib.md5()
-                for chunk in iter(lambda: response.read(1 << 20), b''):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    if out.tell() > MNIST_PKL_SIZE:
-                        break
-                if out.tell() != MNIST_PKL_SIZE:
-                    raise ValueError('got %s bytes, expected %d' % (
-                        'more' if out.tell() > MNIST_PKL_SIZE else out.tell(),
-                        MNIST_PKL_SIZE))
-                if digest.hexdigest() != MNIST_PKL_MD5:
-                    raise ValueError('MD5 does not match %s' % MNIST_PKL_MD5)
-            return dest
-        except (OSError, ValueError) as e:
-            problems.append('%s (%s)' % (url, e))
-    raise DataError(
-        '%s is missing and could not be downloaded (%s). Put the file '
-        '(%d bytes, md5 %s) there, or pass --dataset DIR with the four '
-        'MNIST IDX files.' % (dest, '; '.join(problems), MNIST_PKL_SIZE,
-                              MNIST_PKL_MD5))
-
-
 def _read_bytes(path):
-    """The content of ``path``, gunzipped when it is gzip'd, or DataError."""
-    with open(path, 'rb') as f:
-        raw = f.read()
-    if raw[:2] == b'\x1f\x8b':
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError('%s: damaged or truncated gzip file (%s)'
-                            % (path, e)) from None
-    if path.endswith('.gz'):
+    """The content of ``path`` (gunzipped, within the size limit), or a
+    DataError that says what is wrong with the file."""
+    raw = untrusted.read_bytes(path)
+    if path.endswith('.gz') and not _was_gzip(path):
         looks = raw[:200].lstrip().lower()
         if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
             raise DataError('%s is an HTML page, not a gzip file: probably a '
@@ -138,56 +87,72 @@ def _read_bytes(path):
     return raw
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and nothing else: a data file runs no code."""
-    allowed = {('numpy.core.multiarray', '_reconstruct'),
-               ('numpy.core.multiarray', 'scalar'),
-               ('numpy.core.numeric', '_frombuffer'),
-               ('numpy', 'ndarray'), ('numpy', 'dtype'),
-               ('_codecs', 'encode')}
-
-    def find_class(self, module, name):
-        module = module.replace('numpy._core', 'numpy.core')  # numpy 2 files
-        if (module, name) in self.allowed:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError('it refers to %s.%s, which a dataset '
-                                     'has no use for' % (module, name))
+def _was_gzip(path):
+    """True when ``path`` is gzip'd (``untrusted.read_bytes`` unpacks it)."""
+    with open(path, 'rb') as f:
+        return f.read(2) == b'\x1f\x8b'
 
 
 def read_pickle(path):
-    """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz."""
+    """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz.
+
+    The pickle is read as data (see ``untrusted``): numpy arrays of real
+    numbers in tuples or lists, nothing else.  The tutorial's file was
+    written by Python 2, whose byte strings need the latin-1 reading that
+    ``untrusted.load_pickle`` applies.
+    """
     raw = _read_bytes(path)
     try:
-        # The tutorial's file was written by Python 2: its numpy arrays need
-        # encoding='latin1' to unpickle under Python 3.
-        sets = _ArrayUnpickler(io.BytesIO(raw), encoding='latin1').load()
+        sets = untrusted.load_pickle(raw, 'a dataset')
     except Exception as e:
         raise DataError('%s is not a readable pickle (%s: %s)'
                         % (path, type(e).__name__, e)) from None
-    if (not isinstance(sets, (tuple, list)) or len(sets) != 3 or
-            not all(isinstance(s, (tuple, list)) and len(s) == 2
-                    for s in sets)):
+    pairs = None
+    if isinstance(sets, (tuple, list)) and len(sets) == 3 and all(
+            isinstance(s, (tuple, list)) and len(s) == 2 for s in sets):
+        try:
+            pairs = [(untrusted.as_array(x), untrusted.as_array(y))
+                     for x, y in sets]
+        except Exception as e:
+            raise DataError('%s is not a readable pickle (%s: %s)'
+                            % (path, type(e).__name__, e)) from None
+    if pairs is None or any(a is None for pair in pairs for a in pair):
         raise DataError('%s does not hold ((train_x, train_y), (valid_x, '
-                        'valid_y), (test_x, test_y)) like mnist.pkl.gz'
-                        % path)
-    return [(numpy.asarray(x), numpy.asarray(y)) for x, y in sets]
+                        'valid_y), (test_x, test_y)) of numpy arrays like '
+                        'mnist.pkl.gz' % path)
+    return pairs
 
 
-def read_idx(path):
-    """Read one IDX file (optionally gzip'd) into a numpy array."""
+def read_idx(path, ndim):
+    """Read one IDX file of unsigned bytes with ``ndim`` dimensions
+    (optionally gzip'd) into a numpy array."""
     raw = _read_bytes(path)
     if len(raw) < 4 or raw[:3] != b'\x00\x00\x08':
         raise DataError('%s: not an IDX file of unsigned bytes '
                         '(wrong magic number)' % path)
-    ndim = raw[3]
+    if raw[3] != ndim:
+        raise DataError('%s: an IDX file of %d dimension(s), but %s'
+                        % (path, raw[3], 'labels must be 1-D' if ndim == 1
+                           else 'images must be 3-D (N, rows, cols)'))
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], 'big')
                   for i in range(ndim))
-    if len(raw) < header or len(raw) != header + int(numpy.prod(shape)):
+    if len(raw) < header or len(raw) != header + math.prod(shape):
         raise DataError('%s: header says %s but the file holds %d bytes of '
                         'data' % (path, shape, max(0, len(raw) - header)))
+    if shape[0] == 0:
+        raise DataError('%s holds no %s' % (path, 'labels' if ndim == 1
+                                            else 'images'))
     return numpy.frombuffer(raw, dtype=numpy.uint8, offset=header) \
         .reshape(shape)
+
+
+def dataset_files(path):
+    """The files a dataset path stands for (an IDX folder: its four)."""
+    if not os.path.isdir(path):
+        return [path]
+    return [os.path.join(path, stem + ext) for stem in IDX_FILES.values()
+            for ext in ('.gz', '')]
 
 
 def _idx_path(directory, stem):
@@ -200,17 +165,12 @@ def _idx_path(directory, stem):
 
 def read_idx_dir(directory):
     """The three (x, y) pairs from a directory of MNIST-format IDX files."""
-    arrays = {key: read_idx(_idx_path(directory, stem))
+    arrays = {key: read_idx(_idx_path(directory, stem),
+                            1 if key.endswith('_y') else 3)
               for key, stem in IDX_FILES.items()}
-    for split in ('train', 'test'):
-        x, y = arrays[split + '_x'], arrays[split + '_y']
-        if x.ndim != 3 or y.ndim != 1:
-            raise DataError('%s: %s images must be 3-D (N, rows, cols) and '
-                            'labels 1-D, got %s and %s'
-                            % (directory, split, x.shape, y.shape))
-    # pixels as float32 in [0, 1], one row per image; labels as int64
+    # one row of float32 pixels per image, byte / 256 as in mnist.pkl.gz
     x = {s: (arrays[s + '_x'].reshape(len(arrays[s + '_x']), -1)
-             .astype(numpy.float32) / numpy.float32(255))
+             .astype(numpy.float32) / numpy.float32(256))
          for s in ('train', 'test')}
     y = {s: arrays[s + '_y'].astype(numpy.int64) for s in ('train', 'test')}
     n_valid = len(x['train']) // 6
@@ -266,48 +226,30 @@ def read_dataset(path, n_out=10):
 
 
 def shared_dataset(data_xy, borrow=True):
-    """Function that loads the dataset into shared variables
+    """One split as shared variables: its images, and its labels as int32.
 
-    The reason we store our dataset in shared variables is to allow
-    Theano to copy it into the GPU memory (when code is run on GPU).
-    Since copying data into the GPU is slow, copying a minibatch everytime
-    is needed (the default behaviour if the data is not in a shared
-    variable) would lead to a large decrease in performance.
+    A shared variable lives where the engine computes -- in the GPU's
+    memory under ``device=cuda`` -- so the compiled functions take each
+    minibatch straight from it instead of receiving a copy per call.  Both
+    are stored as floatX (what a GPU keeps); the labels are cast back to
+    int32 in the graph, since they index the probability matrix.
     """
-    data_x, data_y = data_xy
-    shared_x = theano.shared(numpy.asarray(data_x,
+    def stored(values):
+        return theano.shared(numpy.asarray(values,
                                            dtype=theano.config.floatX),
                              borrow=borrow)
-    shared_y = theano.shared(numpy.asarray(data_y,
-                                           dtype=theano.config.floatX),
-                             borrow=borrow)
-    # When storing data on the GPU it has to be stored as floats
-    # therefore we will store the labels as ``floatX`` as well
-    # (``shared_y`` does exactly that). But during our computations
-    # we need them as ints (we use labels as index, and if they are
-    # floats it doesn't make sense) therefore instead of returning
-    # ``shared_y`` we will have to cast it to int. This little hack
-    # lets us get around this issue
-    return shared_x, T.cast(shared_y, 'int32')
+    images, labels = data_xy
+    return stored(images), T.cast(stored(labels), 'int32')
 
 
 def load_data(dataset):
-    """Loads the dataset
+    """The (train, valid, test) splits of ``dataset`` as pairs of shared
+    variables (see ``shared_dataset``).
 
-    :type dataset: string
-    :param dataset: the path to the dataset: ``mnist.pkl.gz`` (downloaded
-                    into the data folder when missing), another pickle of the
-                    same structure, or a directory of MNIST IDX files
+    ``dataset`` is ``mnist.pkl.gz`` (found in the data folder or fetched
+    into it), another pickle of the same structure, or a directory of IDX
+    files.
     """
     path = resolve_dataset(dataset)
-    print('... loading data')
-    sys.stdout.flush()
-    train_set, valid_set, test_set = read_dataset(path)
-
-    test_set_x, test_set_y = shared_dataset(test_set)
-    valid_set_x, valid_set_y = shared_dataset(valid_set)
-    train_set_x, train_set_y = shared_dataset(train_set)
-
-    rval = [(train_set_x, train_set_y), (valid_set_x, valid_set_y),
-            (test_set_x, test_set_y)]
-    return rval
+    print('... loading data', flush=True)
+    return [shared_dataset(split) for split in read_dataset(path)]

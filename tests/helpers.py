@@ -1,11 +1,14 @@
 """Helpers for the tests: IDX files, small splits, running the CLIs."""
 import gzip
+import http.server
 import os
 import pickle
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 import numpy
 
@@ -31,24 +34,25 @@ def read_idx_independently(path):
 def split_6_2_2(digits):
     """6,000 / 2,000 / 2,000 real digits, as mnist.pkl.gz stores them."""
     images, labels = digits
-    x = images.reshape(len(images), -1).astype(numpy.float32) / 255
+    x = images.reshape(len(images), -1).astype(numpy.float32) / 256
     y = labels.astype(numpy.int64)
     return [(x[:6000], y[:6000]), (x[6000:8000], y[6000:8000]),
             (x[8000:], y[8000:])]
 
 
-def run_module(module, *args, cwd=None, env=None, timeout=900):
+def run_module(module, *args, cwd=None, env=None, timeout=900, **popen):
     """Run ``python -m logreg_mnist.<module> args`` and capture its output
     (in a new empty folder unless ``cwd`` is given: nothing lands here)."""
     if cwd is None:
         with tempfile.TemporaryDirectory(prefix='logreg-test-') as empty:
             return run_module(module, *args, cwd=empty, env=env,
-                              timeout=timeout)
+                              timeout=timeout, **popen)
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, '-m', 'logreg_mnist.' + module] + [str(a) for a in args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        **popen)
 
 
 def trace_lines(stdout):
@@ -75,3 +79,39 @@ def synthetic_pkl(path, **kwargs):
     with gzip.open(path, 'wb') as f:
         pickle.dump(tuple(synthetic(**kwargs)), f)
     return path
+
+
+class Mirror:
+    """A loopback HTTP server that serves ``files`` ({name: bytes}) by
+    name and answers 404 for anything else; with ``trickle``, it sends
+    one byte every ``trickle`` seconds (40 at most) instead."""
+
+    def __init__(self, files, trickle=None):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path.rsplit('/', 1)[-1])
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                if trickle is None:
+                    self.wfile.write(body)
+                    return
+                for byte in body[:40]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(trickle)
+
+            def log_message(self, *args):
+                pass
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                     Handler)
+        self.httpd.daemon_threads = True
+        self.url = 'http://127.0.0.1:%d/' % self.httpd.server_port
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -8,12 +8,13 @@ import os
 import pickle
 import struct
 import threading
+import time
 
 import numpy
 import pytest
 
-from helpers import write_idx
-from logreg_mnist import data
+from helpers import Mirror, write_idx
+from logreg_mnist import data, download
 from logreg_mnist.engine import theano
 from logreg_mnist.errors import DataError
 
@@ -24,14 +25,14 @@ def test_idx_directory_is_split_like_mnist_pkl(small_idx_dir, digits):
     # the last sixth of the 8,000 'train' digits validates, t10k tests
     assert (len(tx), len(vx), len(sx)) == (6667, 1333, 2000)
     assert tx.shape[1] == 784
-    def pixels(image):   # float32 in [0, 1]
-        return image.reshape(-1).astype(numpy.float32) / numpy.float32(255)
+    def pixels(image):   # float32 byte / 256, as in mnist.pkl.gz
+        return image.reshape(-1).astype(numpy.float32) / numpy.float32(256)
     numpy.testing.assert_array_equal(tx[5], pixels(images[5]))
     numpy.testing.assert_array_equal(vx[0], pixels(images[6667]))
     numpy.testing.assert_array_equal(sx[-1], pixels(images[-1]))
     numpy.testing.assert_array_equal(
         numpy.concatenate([ty, vy, sy]), labels)
-    assert tx.min() == 0.0 and tx.max() == 1.0
+    assert tx.min() == 0.0 and tx.max() == numpy.float32(255 / 256)
 
 
 def test_real_mnist_60000_splits_50000_10000(tmp_path):
@@ -115,68 +116,101 @@ def test_bare_name_is_found_in_the_data_folder(small_pkl, tmp_path,
     assert data.resolve_dataset('mine.pkl.gz') == str(folder / 'mine.pkl.gz')
 
 
-class _Server:
-    """A loopback HTTP server answering every GET with fixed bytes."""
-
-    def __init__(self, body):
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(200)
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-        self.httpd = http.server.HTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:%d/mnist.pkl.gz' % self.httpd.server_port
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+@pytest.fixture
+def no_builtin_mirrors(monkeypatch):
+    """Nothing but loopback mirrors: the built-in ones point at a closed
+    port of this machine."""
+    monkeypatch.setattr(download, 'MNIST_PKL_URLS',
+                        ['http://127.0.0.1:9/mnist.pkl.gz'])
+    monkeypatch.setattr(download, 'IDX_MIRRORS', ['http://127.0.0.1:9/'])
+    monkeypatch.delenv('LOGREG_MNIST_MIRRORS', raising=False)
 
 
 def test_download_rejects_an_html_page_and_keeps_nothing(tmp_path, capsys):
-    server = _Server(b'<html><body>Moved</body></html>')
-    dest = tmp_path / 'mnist.pkl.gz'
+    server = Mirror({'mnist.pkl.gz': b'<html><body>Moved</body></html>'})
     try:
-        with pytest.raises(DataError) as e:
-            data.download_mnist(str(dest), mirrors=[server.url])
+        with pytest.raises(ValueError, match='got 31 bytes'):
+            download.fetch(server.url + 'mnist.pkl.gz',
+                           str(tmp_path / 'mnist.pkl.gz'), download._check_pkl)
     finally:
         server.close()
-    assert 'could not be downloaded' in str(e.value)
-    assert str(dest) in str(e.value) and '\n' not in str(e.value)
     assert os.listdir(tmp_path) == []
 
 
-def test_download_keeps_a_verified_file(tmp_path, monkeypatch):
+def test_user_mirrors_come_first_and_a_verified_pickle_is_kept(
+        tmp_path, monkeypatch, no_builtin_mirrors):
     body = os.urandom(5000)
-    monkeypatch.setattr(data, 'MNIST_PKL_SIZE', len(body))
-    monkeypatch.setattr(data, 'MNIST_PKL_MD5', hashlib.md5(body).hexdigest())
-    bad = _Server(body[:-1] + b'x')   # right size, wrong checksum
-    good = _Server(body)
-    dest = tmp_path / 'mnist.pkl.gz'
+    monkeypatch.setattr(download, 'MNIST_PKL_SIZE', len(body))
+    monkeypatch.setattr(download, 'MNIST_PKL_MD5',
+                        hashlib.md5(body).hexdigest())
+    bad = Mirror({'mnist.pkl.gz': body[:-1] + b'x'})  # right size, wrong md5
+    good = Mirror({'mnist.pkl.gz': body})
+    monkeypatch.setenv('LOGREG_MNIST_MIRRORS', '%s, %s' % (bad.url, good.url))
     try:
-        data.download_mnist(str(dest), mirrors=[bad.url, good.url])
+        path = download.fetch_mnist(str(tmp_path))
     finally:
         bad.close()
         good.close()
-    assert dest.read_bytes() == body
+    assert path == str(tmp_path / 'mnist.pkl.gz')
+    assert (tmp_path / 'mnist.pkl.gz').read_bytes() == body
     assert os.listdir(tmp_path) == ['mnist.pkl.gz']
 
 
-def test_default_dataset_offline_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, 'MNIST_PKL_MIRRORS',
-                        ['http://127.0.0.1:9/mnist.pkl.gz'])
+def test_offline_says_what_to_put_where(tmp_path, monkeypatch,
+                                        no_builtin_mirrors):
     monkeypatch.setenv('LOGREG_MNIST_DATA', str(tmp_path / 'd'))
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataError) as e:
         data.load_data('mnist.pkl.gz')
     message = str(e.value)
-    assert os.path.join(str(tmp_path / 'd'), 'mnist.pkl.gz') in message
-    assert data.MNIST_PKL_MD5 in message
-    assert not (tmp_path / 'd' / 'mnist.pkl.gz').exists()
+    assert '\n' not in message
+    assert 'MNIST is not in %s' % (tmp_path / 'd') in message
+    for name, (size, md5) in download.IDX_CHECKSUMS.items():
+        assert name + '.gz' in message and md5 in message
+    assert download.MNIST_PKL_MD5 in message
+    assert os.listdir(tmp_path / 'd') == []
+
+
+def real_idx_files():
+    from conftest import MNIST_DIR
+    return {stem + '.gz': (MNIST_DIR / (stem + '.gz')).read_bytes()
+            for stem in download.IDX_CHECKSUMS}
+
+
+def test_idx_mirrors_truncated_then_html_then_good(tmp_path, monkeypatch,
+                                                   no_builtin_mirrors):
+    files = real_idx_files()
+    mirrors = [Mirror({k: v[:len(v) // 2] for k, v in files.items()}),
+               Mirror({k: b'<!DOCTYPE html><p>Not here</p>' for k in files}),
+               Mirror(files)]
+    monkeypatch.setenv('LOGREG_MNIST_MIRRORS',
+                       ' '.join(m.url for m in mirrors))
+    folder = tmp_path / 'data'
+    try:
+        assert download.fetch_mnist(str(folder)) == str(folder)
+    finally:
+        for m in mirrors:
+            m.close()
+    assert sorted(os.listdir(folder)) == sorted(files)   # nothing broken
+    for name, body in files.items():
+        assert (folder / name).read_bytes() == body
+    # the next run finds them: no network needed
+    monkeypatch.delenv('LOGREG_MNIST_MIRRORS')
+    monkeypatch.setenv('LOGREG_MNIST_DATA', str(folder))
+    monkeypatch.chdir(tmp_path)
+    assert data.resolve_dataset('mnist.pkl.gz') == str(folder)
+
+
+def test_a_trickling_mirror_is_dropped_at_its_deadline(tmp_path):
+    server = Mirror({'mnist.pkl.gz': b'x' * 100}, trickle=0.05)
+    try:
+        with pytest.raises(ValueError, match='not complete after 0 s'):
+            download.fetch(server.url + 'mnist.pkl.gz',
+                           str(tmp_path / 'mnist.pkl.gz'),
+                           download._check_pkl, deadline=0.5)
+    finally:
+        server.close()
+    assert os.listdir(tmp_path) == []
 
 
 ############################################################
@@ -200,6 +234,22 @@ def _idx_bytes(array, magic=b'\x00\x00\x08'):
 
 def _pairs(x, y, n=3):
     return tuple((x, y) for _ in range(n))
+
+
+def _huge_array_pickle():
+    """A small pickle that declares a 400,000 x 784 float array."""
+    small = pickle.dumps(_pairs(numpy.zeros((1, 784)), numpy.zeros(1, int)),
+                         protocol=2)
+    shape = b'(K\x01K\x01M\x10\x03'   # (version 1, (1, 784)
+    assert shape in small
+    return _gz(small.replace(shape, b'(K\x01J' + struct.pack('<i', 400000) +
+                             b'M\x10\x03', 1))
+
+
+def _memo_bomb():
+    """A list holding one string a million times (by memo reference)."""
+    return (b'\x80\x02]q\x00(X\x01\x00\x00\x00aq\x01' +
+            b'h\x01' * 1000000 + b'e.')
 
 
 def bad_pickles(valid):
@@ -231,7 +281,10 @@ def bad_pickles(valid):
         ('labels_negative', _pkl_gz(_pairs(x, y - 5)), 'must lie in 0..9'),
         ('labels_float', _pkl_gz(_pairs(x, y + 0.5)), 'must be integers'),
         ('labels_text', _pkl_gz(_pairs(x, numpy.array(['a'] * 50))),
-         'must be integers'),
+         'not of real numbers'),
+        ('pixels_complex', _pkl_gz(_pairs(x * 1j, y)), 'not of real numbers'),
+        ('huge_array', _huge_array_pickle(), 'whose data does not fit'),
+        ('memo_bomb', _gz(_memo_bomb()), 'more than 100000 opcodes'),
         ('pixels_nan', _pkl_gz(_pairs(numpy.full((50, 784), numpy.nan), y)),
          'NaN'),
         ('code', _pkl_gz(os.system), 'not a readable pickle'),
@@ -269,7 +322,7 @@ def bad_idx_dirs(images, labels):
         ('images_2d', {images_file: _gz(_idx_bytes(images[:700].reshape(
             700, 784)))}, 'must be 3-D'),
         ('labels_2d', {'train-labels-idx1-ubyte.gz': _gz(_idx_bytes(
-            labels[:700].reshape(350, 2)))}, 'labels 1-D'),
+            labels[:700].reshape(350, 2)))}, 'labels must be 1-D'),
         ('count_mismatch', {'train-labels-idx1-ubyte.gz': _gz(_idx_bytes(
             labels[:600]))}, 'labels of shape'),
         ('label_11', {'t10k-labels-idx1-ubyte.gz': _gz(_idx_bytes(
@@ -300,3 +353,61 @@ def test_every_bad_idx_folder_is_one_clear_data_error(digits, tmp_path):
             data.read_dataset(str(folder))
         message = str(e.value)
         assert str(folder) in message and says in message, (name, message)
+
+
+def test_bad_file_kinds_and_sizes_are_refused(tmp_path, monkeypatch):
+    cases = [('/dev/zero', 'is not a regular file'),
+             (str(tmp_path), 'missing train-images-idx3-ubyte')]
+    bomb = tmp_path / 'bomb.pkl.gz'
+    bomb.write_bytes(gzip.compress(b'\0' * (3 << 20)))
+    monkeypatch.setenv('LOGREG_MNIST_MAX_MB', '2')
+    cases.append((str(bomb), 'holds more than 2 MB (the limit for an input '
+                             'file; set LOGREG_MNIST_MAX_MB to raise it)'))
+    for path, says in cases:
+        with pytest.raises(DataError) as e:
+            data.read_dataset(path)
+        assert path in str(e.value) and says in str(e.value)
+    monkeypatch.setenv('LOGREG_MNIST_MAX_MB', 'lots')
+    with pytest.raises(DataError, match='LOGREG_MNIST_MAX_MB=lots: expected '
+                                        'a positive number'):
+        data.read_dataset(str(bomb))
+
+
+def test_a_protocol_2_pickle_with_empty_splits_loads(tmp_path):
+    empty = (numpy.zeros((0, 784), numpy.float32), numpy.zeros(0, int))
+    full = (numpy.ones((3, 784), numpy.float32), numpy.array([1, 2, 3]))
+    path = tmp_path / 'empty.pkl.gz'
+    path.write_bytes(_pkl_gz((full, empty, empty)))
+    (tx, ty), (vx, vy), _ = data.read_dataset(str(path))
+    assert vx.shape == (0, 784) and vy.shape == (0,)
+    numpy.testing.assert_array_equal(tx, full[0])
+
+
+def test_pickles_are_read_without_running_code(tmp_path):
+    marker = tmp_path / 'ran'
+
+    class Gadget:
+        def __reduce__(self):
+            return (os.system, ('touch %s' % marker,))
+    for payload in ((Gadget(),), _pairs(numpy.zeros((2, 2)), Gadget())):
+        path = tmp_path / 'gadget.pkl.gz'
+        path.write_bytes(_pkl_gz(payload))
+        with pytest.raises(DataError, match='refers to posix.system'):
+            data.read_dataset(str(path))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('header, says', [
+    (b'\x00\x00\x08\xff' + b'\xff' * 64, 'an IDX file of 255 dimension'),
+    (b'\x00\x00\x08\x03' + b'\xff\xff\xff\xff' * 3, 'header says '
+                                                   '(4294967295, 4294967295'),
+    (b'\x00\x00\x08\x03' + struct.pack('>III', 0, 28, 28), 'holds no images'),
+])
+def test_idx_headers_that_lie_are_refused(tmp_path, digits, header, says):
+    files = bad_idx_dirs(digits[0][:1000], digits[1][:1000])[0][1]
+    files['train-images-idx3-ubyte.gz'] = _gz(header)
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError) as e:
+        data.read_dataset(str(tmp_path))
+    assert says in str(e.value)

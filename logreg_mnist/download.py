@@ -1,0 +1,165 @@
+"""Fetching MNIST when it is not on disk, and never keeping a bad copy.
+
+The tutorial downloads ``mnist.pkl.gz`` from deeplearning.net, which is
+gone.  Asked for the default dataset and finding it nowhere, this package
+tries, in order:
+
+1. the mirrors named in ``$LOGREG_MNIST_MIRRORS`` (base URLs separated by
+   spaces or commas, each serving files under their own names): first
+   ``mnist.pkl.gz``, then the four IDX files;
+2. the known copies of ``mnist.pkl.gz``;
+3. the known mirrors of the four IDX files (the ones torchvision uses:
+   Yann LeCun's own site refuses downloads).
+
+The IDX files make the very same dataset (``data.read_idx_dir``), so either
+way the tutorial's numbers come out.  Every download goes to a temporary
+file that is renamed into place only once it is complete and checked:
+``mnist.pkl.gz`` by size and MD5, an IDX file by the size and MD5 of its
+*decompressed* content (mirrors recompress the files, which changes the
+``.gz`` but not what is inside).  An HTML error page, a truncated file or a
+mirror too slow to finish within ``DEADLINE`` seconds is dropped and the
+next mirror tried.  The files are kept in the data folder, so the next run
+needs no network.
+"""
+import hashlib
+import os
+import time
+import urllib.parse
+import urllib.request
+
+from . import untrusted
+from .errors import DataError
+from .progress import StatusLine
+from .safety import atomic_write
+
+MIRRORS_VARIABLE = 'LOGREG_MNIST_MIRRORS'
+
+#: The tutorial's file: its size and MD5, and where copies of it live.
+MNIST_PKL = 'mnist.pkl.gz'
+MNIST_PKL_SIZE = 16168813
+MNIST_PKL_MD5 = 'a02cd19f81d51c426d7ca14024243ce9'
+MNIST_PKL_URLS = [
+    'https://figshare.com/ndownloader/files/25635053',
+    'https://thegreenplace.net/files/mnist.pkl.gz',
+    'http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz',
+]
+
+#: The four IDX files: size and MD5 of each once decompressed.
+IDX_CHECKSUMS = {
+    'train-images-idx3-ubyte': (47040016, '6bbc9ace898e44ae57da46a324031adb'),
+    'train-labels-idx1-ubyte': (60008, 'a25bea736e30d166cdddb491f175f624'),
+    't10k-images-idx3-ubyte': (7840016, '2646ac647ad5339dbf082846283269ea'),
+    't10k-labels-idx1-ubyte': (10008, '27ae3e4e09519cfbb04c329615203637'),
+}
+IDX_MIRRORS = [
+    'https://ossci-datasets.s3.amazonaws.com/mnist/',
+    'https://storage.googleapis.com/cvdf-datasets/mnist/',
+]
+
+#: Seconds one mirror may take for one file, and for each network read.
+DEADLINE = 600
+TIMEOUT = 30
+
+
+def user_mirrors():
+    """The base URLs of ``$LOGREG_MNIST_MIRRORS``, each ending in '/'."""
+    text = os.environ.get(MIRRORS_VARIABLE, '')
+    return [url if url.endswith('/') else url + '/'
+            for url in text.replace(',', ' ').split()]
+
+
+def _check_pkl(path):
+    size = os.path.getsize(path)
+    if size != MNIST_PKL_SIZE:
+        raise ValueError('got %d bytes, expected %d' % (size, MNIST_PKL_SIZE))
+    with open(path, 'rb') as f:
+        if hashlib.md5(f.read()).hexdigest() != MNIST_PKL_MD5:
+            raise ValueError('MD5 does not match %s' % MNIST_PKL_MD5)
+
+
+def _idx_check(stem):
+    size, md5 = IDX_CHECKSUMS[stem]
+
+    def check(path):
+        try:
+            content = untrusted.read_bytes(path)
+        except DataError as e:
+            raise ValueError(str(e).replace(path + ': ', '')) from None
+        if len(content) != size or hashlib.md5(content).hexdigest() != md5:
+            raise ValueError('its content is not the original %s (%d bytes, '
+                             'md5 %s)' % (stem, size, md5))
+    return check
+
+
+def fetch(url, dest, check, deadline=DEADLINE):
+    """Download ``url`` to ``dest`` if ``check(temporary path)`` passes.
+
+    Raises OSError or ValueError, leaving ``dest`` as it was, when the
+    download fails, takes longer than ``deadline`` seconds, or the check
+    refuses the file.
+    """
+    print('Downloading data from %s' % url, flush=True)
+    status = StatusLine()
+    end = time.monotonic() + deadline
+    name = os.path.basename(dest)
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response, \
+            atomic_write(dest, keep=check) as out:
+        total = response.length
+        while True:
+            chunk = response.read1(1 << 16)
+            if not chunk:
+                break
+            out.write(chunk)
+            if time.monotonic() > end:
+                raise ValueError('not complete after %d s' % deadline)
+            if status.enabled:
+                status.update('%s: %.1f of %s MB' % (
+                    name, out.tell() / 1e6,
+                    '%.1f' % (total / 1e6) if total else '?'))
+    status.clear()
+
+
+def _from_mirrors(dest, urls, check, problems):
+    """Try ``urls`` in turn for one file; True once one gave a good copy."""
+    for url in urls:
+        try:
+            fetch(url, dest, check)
+            return True
+        except (OSError, ValueError) as e:
+            problems.append('%s (%s)' % (url, e))
+    return False
+
+
+def fetch_mnist(folder):
+    """Fetch MNIST into ``folder``: the path of ``mnist.pkl.gz`` or of the
+    folder of IDX files, whichever came first, or one DataError that says
+    what to download by hand."""
+    os.makedirs(folder, exist_ok=True)
+    pkl = os.path.join(folder, MNIST_PKL)
+    problems = []
+    mine = user_mirrors()
+    for pkl_urls, idx_bases in (([m + MNIST_PKL for m in mine], mine),
+                                (MNIST_PKL_URLS, IDX_MIRRORS)):
+        if _from_mirrors(pkl, pkl_urls, _check_pkl, problems):
+            return pkl
+        if all(has_idx(folder, stem) or _from_mirrors(
+                os.path.join(folder, stem + '.gz'),
+                [urllib.parse.urljoin(base, stem + '.gz')
+                 for base in idx_bases], _idx_check(stem), problems)
+               for stem in IDX_CHECKSUMS):
+            return folder
+    raise DataError(
+        'MNIST is not in %s and could not be downloaded (%s). Put either '
+        '%s (%d bytes, md5 %s) or the four IDX files %s there (md5 of each '
+        'once decompressed: %s), or set %s to a mirror of your own'
+        % (folder, '; '.join(problems) or 'no mirror', MNIST_PKL,
+           MNIST_PKL_SIZE, MNIST_PKL_MD5,
+           ', '.join(s + '.gz' for s in IDX_CHECKSUMS),
+           ', '.join(md5 for _, md5 in IDX_CHECKSUMS.values()),
+           MIRRORS_VARIABLE))
+
+
+def has_idx(folder, stem):
+    """True if ``folder`` holds the IDX file ``stem``, gzip'd or not."""
+    return any(os.path.isfile(os.path.join(folder, stem + ext))
+               for ext in ('.gz', ''))

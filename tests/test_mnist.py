@@ -1,0 +1,70 @@
+"""The tutorial's own numbers, from the real MNIST files.
+
+The IDX files in ``../shared/data/mnist`` are read here independently of
+the package (byte / 256, the first 50,000 training images to train, the
+last 10,000 to validate, t10k to test), and the tutorial's algorithm is
+run on them by ``reference.py``.  The package must print the same lines,
+which end as the tutorial's published run does: 74 epochs, 7.500000 % /
+7.489583 %.
+"""
+import numpy
+import pytest
+
+import reference
+from conftest import MNIST_DIR
+from helpers import Mirror, read_idx_independently, run_module, trace_lines
+from logreg_mnist import data
+
+TUTORIAL = ('Optimization complete with best validation score of 7.500000 %,'
+            ' with test performance 7.489583 %')
+
+
+@pytest.fixture(scope='module')
+def mnist():
+    """The three splits, made from the IDX files without the package."""
+    def read(stem):
+        return read_idx_independently(MNIST_DIR / (stem + '-ubyte.gz'))
+    x = {k: read(k + '-images-idx3').reshape(-1, 784).astype(numpy.float32)
+         / numpy.float32(256) for k in ('train', 't10k')}
+    y = {k: read(k + '-labels-idx1').astype(numpy.int64)
+         for k in ('train', 't10k')}
+    return [(x['train'][:50000], y['train'][:50000]),
+            (x['train'][50000:], y['train'][50000:]), (x['t10k'], y['t10k'])]
+
+
+@pytest.fixture(scope='module')
+def expected(mnist):
+    lines, _, epochs = reference.sgd_trace(mnist)
+    assert lines[-1] == TUTORIAL and epochs == 74   # the reference agrees
+    return lines
+
+
+def test_idx_folder_gives_the_arrays_of_mnist_pkl(mnist):
+    for (x, y), (ex, ey) in zip(data.read_dataset(str(MNIST_DIR)), mnist):
+        assert x.dtype == numpy.float32 and x.shape == ex.shape
+        numpy.testing.assert_array_equal(x, ex)
+        numpy.testing.assert_array_equal(y, ey)
+    assert x.max() == numpy.float32(255 / 256)
+
+
+def test_full_mnist_prints_the_tutorials_run(expected, tmp_path):
+    out = run_module('train', '--dataset', MNIST_DIR, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert trace_lines(out.stdout) == expected
+    assert 'The code run for 74 epochs, with ' in out.stdout
+
+
+def test_default_command_fetches_idx_files_and_reproduces_it(expected,
+                                                              tmp_path):
+    files = {p.name: p.read_bytes() for p in MNIST_DIR.glob('*.gz')}
+    mirror = Mirror(files)   # the IDX files only, no mnist.pkl.gz
+    try:
+        out = run_module('train', cwd=tmp_path, env={
+            'LOGREG_MNIST_DATA': str(tmp_path / 'data'),
+            'LOGREG_MNIST_MIRRORS': mirror.url})
+    finally:
+        mirror.close()
+    assert out.returncode == 0, out.stderr
+    assert trace_lines(out.stdout) == expected
+    assert sorted(p.name for p in (tmp_path / 'data').iterdir()) == \
+        sorted(files)
