@@ -3,7 +3,8 @@
 Every other module writes ``from .engine import theano, T`` and then uses the
 tutorial's spelling: ``theano.shared``, ``theano.function``,
 ``theano.config.floatX``, ``T.matrix``, ``T.grad``, ``T.nnet.softmax``...
-Everything that differs between engines lives in this file.
+Everything that differs between engines lives in this file; the user's
+flags are parsed in ``flags`` and the BLAS to link is found in ``blas``.
 
 Which engine
     Theano 1.0.5 where it is installed and can run (Python <= 3.11), else
@@ -23,16 +24,11 @@ THEANO_FLAGS stay the user's interface
 Theano 1.0.5 on today's machines
     It asks ``numpy.distutils`` for NumPy's BLAS, an interface gone from
     modern NumPy wheels, so ``import theano`` crashes unless ``blas.ldflags``
-    is set.  When the user sets none we supply one, before the import: the
-    recent OpenBLAS of the ``scipy-openblas32`` wheel (its ``scipy_``-prefixed
-    symbols renamed by ``-D`` compiler flags), else the OpenBLAS inside
-    SciPy's wheel, else '' (Theano then calls BLAS through NumPy: slow, but it
-    works).  PyTensor's C backend gets the same value.  Theano reaches a GPU
+    is set.  When the user sets none we supply one (``blas.default_ldflags``)
+    before the import; PyTensor's C backend gets the same value.  Theano reaches a GPU
     only through libgpuarray's ``pygpu``; without it ``device=cuda`` warns in
     one line and runs on the CPU (or fails with ``force_device=True``).
 """
-import configparser
-import glob
 import importlib.util
 import logging
 import os
@@ -42,111 +38,10 @@ import types
 import warnings
 
 from . import ENGINE_VARIABLE
+from .blas import default_ldflags as default_blas_ldflags
 from .errors import EngineError
-
-
-###############################################################
-# THEANO_FLAGS and .theanorc: what the user asks for, read once
-###############################################################
-
-def _flags_dict(flags):
-    """Parse a ``THEANO_FLAGS`` string into a dict (later entries win)."""
-    out = {}
-    for item in flags.split(','):
-        if '=' in item:
-            key, value = item.split('=', 1)
-            out[key.strip()] = value.strip().strip('"\'')
-    return out
-
-
-def _theanorc_files():
-    """The config files Theano reads, as it finds them (``THEANORC``)."""
-    paths = os.environ.get('THEANORC', '~/.theanorc')
-    return [os.path.expanduser(p) for p in paths.split(os.pathsep) if p]
-
-
-def _theanorc():
-    """The ``.theanorc`` settings as {'section.option': value}."""
-    parser = configparser.RawConfigParser()
-    parser.optionxform = str   # floatX, not floatx
-    try:
-        parser.read(_theanorc_files())
-    except configparser.Error:
-        return {}  # Theano itself reports a broken .theanorc
-    return {('' if section == 'global' else section + '.') + option: value
-            for section in parser.sections()
-            for option, value in parser.items(section)}
-
-
-def user_flags():
-    """Every flag the user sets, THEANO_FLAGS over .theanorc."""
-    flags = _theanorc()
-    flags.update(_flags_dict(os.environ.get('THEANO_FLAGS', '')))
-    return flags
-
-
-def _is_gpu(device):
-    return device.startswith(('cuda', 'opencl', 'gpu'))
-
-
-def _is_true(value):
-    return str(value).strip().lower() in ('1', 'true', 'yes', 'on')
-
-
-#######################################
-# BLAS: what Theano's C code links with
-#######################################
-
-#: The BLAS routines Theano's C code declares (``sgemm_``, ``dgemv_``...).
-BLAS_ROUTINES = ['%s%s_' % (p, r) for p in 'sdcz'
-                 for r in ('gemm', 'gemv', 'ger', 'dot', 'copy', 'axpy',
-                           'scal', 'swap', 'symm', 'syrk', 'trmm', 'trsm')]
-
-
-def _site_file(package, pattern):
-    """Files matching ``pattern`` beside an installed package (not imported)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.origin:
-        return []
-    site = os.path.dirname(os.path.dirname(spec.origin))
-    return sorted(glob.glob(os.path.join(site, pattern)))
-
-
-def openblas_wheel_ldflags():
-    """Link flags for the OpenBLAS of the ``scipy-openblas32`` wheel, or None.
-
-    It is a recent OpenBLAS (0.3.30+) that knows today's CPUs, which makes
-    the tutorial's epoch about 1.5x faster here than the 0.3.21 inside
-    SciPy 1.11's wheel.  Its symbols carry a ``scipy_`` prefix, so the
-    ``-D`` flags rename the calls in Theano's C code (``blas.ldflags``
-    non-library flags are compiler flags of every BLAS op).
-    """
-    for path in _site_file('scipy_openblas32',
-                           'scipy_openblas32/lib/libscipy_openblas.so'):
-        return '-L%s -lscipy_openblas %s' % (
-            os.path.dirname(path),
-            ' '.join('-D%s=scipy_%s' % (r, r) for r in BLAS_ROUTINES))
-    return None
-
-
-def scipy_openblas_ldflags():
-    """``-L<dir> -l<name>`` for the OpenBLAS inside SciPy's wheel, or None.
-
-    SciPy's manylinux wheels ship ``scipy.libs/libopenblasp-r0-<hash>.so``
-    with the plain Fortran symbols (``sgemm_``, ``dgemm_``...) that Theano's
-    C code calls.  NumPy's own copy uses 64-bit-integer symbols with a
-    ``64_`` suffix, which Theano cannot link.
-    """
-    for path in _site_file('scipy', 'scipy.libs/libopenblas*.so'):
-        name = re.sub(r'^lib|\.so$', '', os.path.basename(path))
-        return '-L%s -l%s' % (os.path.dirname(path), name)
-    return None
-
-
-def default_blas_ldflags():
-    """The ``blas.ldflags`` value this package supplies when the user has
-    none: the fastest BLAS found, or '' (Theano calls BLAS through NumPy)."""
-    return openblas_wheel_ldflags() or scipy_openblas_ldflags() or ''
+from .flags import is_gpu as _is_gpu, is_true as _is_true
+from .flags import theanorc_files as _theanorc_files, user_flags
 
 
 #################
@@ -404,30 +299,3 @@ def describe():
     """One line saying which engine, device and floatX this run uses."""
     return '... using %s on device %s with floatX=%s' % (
         ENGINE, device(), theano.config.floatX)
-
-
-def minibatch(x, y, set_x, set_y, index, batch_size):
-    """``givens`` that make ``x`` and ``y`` the ``index``-th minibatch of a
-    shared dataset: the function reads it in place, nothing is copied.
-
-    The tutorial slices ``set_x[index * batch_size: (index + 1) *
-    batch_size]``.  JAX cannot compile a slice whose start is symbolic, so
-    under JAX the full minibatches are viewed as a (n_batches, batch_size,
-    n_in) array and indexed instead (a trailing partial batch is left out).
-    """
-    if not jax_mode():
-        return {x: set_x[index * batch_size: (index + 1) * batch_size],
-                y: set_y[index * batch_size: (index + 1) * batch_size]}
-    n = n_batches(set_x, batch_size, partial=False)
-    width = set_x.get_value(borrow=True).shape[1]
-    return {x: set_x[:n * batch_size].reshape((n, batch_size, width))[index],
-            y: set_y[:n * batch_size].reshape((n, batch_size))[index]}
-
-
-def n_batches(set_x, batch_size, partial=False):
-    """Minibatches in a shared dataset; with ``partial``, a last, shorter
-    one counts too (except under JAX, which only takes full ones)."""
-    n = set_x.get_value(borrow=True).shape[0]
-    if partial and not jax_mode():
-        return -(-n // batch_size)
-    return n // batch_size

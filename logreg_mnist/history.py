@@ -4,13 +4,19 @@ Training (SGD or CG) writes ``best_model.history.csv`` next to
 ``best_model.pkl``: the epoch (or CG iteration), minibatch and iteration of
 each validation, its validation error and, when it was a new best, the test
 error of that model (errors as fractions, as ``errors()`` returns them).
-Rows are flushed as they come, so the curve of a run can be drawn while it
-runs or after it was stopped.
+
+The file is rewritten whole, atomically, each time the model is saved and
+when the run ends -- so it always describes the model beside it, a symlink
+in its place is replaced rather than followed, and a run that saves no
+model leaves the history of the previous one alone.
 """
 import csv
+import io
 import os
 
+from . import untrusted
 from .errors import DataError
+from .safety import atomic_write
 
 FIELDS = ['epoch', 'minibatch', 'iteration', 'validation_error',
           'test_error']
@@ -22,55 +28,53 @@ def history_path(model_out):
 
 
 class History(object):
-    """Appends rows to the history file of ``model_out`` (a new file)."""
+    """The validations of one run, written beside ``model_out``."""
 
     def __init__(self, model_out):
         self.path = history_path(model_out)
-        self.file = open(self.path, 'w', newline='')
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(FIELDS)
-        self.file.flush()
+        self.rows = []
 
     def record(self, epoch, minibatch, iteration, validation_error,
                test_error=None):
-        self.writer.writerow([epoch, minibatch, iteration,
-                              repr(float(validation_error)),
-                              '' if test_error is None
-                              else repr(float(test_error))])
-        self.file.flush()
+        self.rows.append([epoch, minibatch, iteration,
+                          repr(float(validation_error)),
+                          '' if test_error is None
+                          else repr(float(test_error))])
 
-    def close(self):
-        self.file.close()
+    def save(self):
+        """Replace the file with every row recorded so far."""
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(FIELDS)
+        writer.writerows(self.rows)
+        with atomic_write(self.path) as f:
+            f.write(text.getvalue().encode('ascii'))
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
+def _row(row):
+    """One CSV row as a dict of numbers, or ValueError."""
+    out = {k: int(row[k]) for k in ('epoch', 'minibatch', 'iteration')}
+    out['validation_error'] = float(row['validation_error'])
+    out['test_error'] = (float(row['test_error']) if row['test_error']
+                         else None)
+    if min(out[k] for k in ('epoch', 'minibatch', 'iteration')) < 1:
+        raise ValueError('counts start at 1')
+    for key in ('validation_error', 'test_error'):
+        if out[key] is not None and not 0 <= out[key] <= 1:
+            raise ValueError('an error rate outside 0..1')
+    return out
 
 
 def read_history(path):
-    """The rows of a history file as dicts (test_error None when absent).
-
-    A last line cut short by a crash is ignored."""
+    """The rows of a history file as dicts (test_error None when absent)."""
+    raw = untrusted.read_bytes(path)
     try:
-        with open(path, newline='') as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise DataError('%s: %s' % (path, e.strerror or e)) from None
-    out = []
-    for row in rows:
-        try:
-            out.append({'epoch': int(row['epoch']),
-                        'minibatch': int(row['minibatch']),
-                        'iteration': int(row['iteration']),
-                        'validation_error': float(row['validation_error']),
-                        'test_error': (float(row['test_error'])
-                                       if row['test_error'] else None)})
-        except (KeyError, TypeError, ValueError):
-            if row is not rows[-1]:
-                raise DataError('%s is not a training history: bad row %r'
-                                % (path, row)) from None
+        rows = list(csv.DictReader(io.StringIO(raw.decode('ascii'))))
+        out = [_row(row) for row in rows]
+    except (UnicodeDecodeError, csv.Error, KeyError, TypeError,
+            ValueError) as e:
+        raise DataError('%s is not a training history (%s)'
+                        % (path, e)) from None
     if not out:
         raise DataError('%s holds no validation rows' % path)
     return out

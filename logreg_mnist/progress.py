@@ -16,14 +16,14 @@ class StatusLine(object):
         self.enabled = hasattr(self.stream, 'isatty') and self.stream.isatty()
         self.interval = interval
         self.shown = False
-        self.last = 0.0
+        self.last = None   # no update shown yet: the first one shows
 
     def update(self, text):
         """Show ``text`` (if the last update is old enough)."""
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self.last < self.interval:
+        if self.last is not None and now - self.last < self.interval:
             return
         self.last = now
         self.stream.write('\r\033[K' + text)
@@ -36,4 +36,4 @@ class StatusLine(object):
             self.stream.write('\r\033[K')
             self.stream.flush()
             self.shown = False
-            self.last = 0.0
+            self.last = None

@@ -20,13 +20,14 @@ def _umask():
 
 
 @contextlib.contextmanager
-def atomic_write(path):
+def atomic_write(path, keep=None):
     """Yield a binary file whose content replaces ``path`` all at once.
 
     The data goes to a temporary file in the same folder, is flushed and
     fsync'd, and only then renamed over ``path``.  Whenever the process dies
     (an exception, Ctrl-C, even SIGKILL), ``path`` holds either its previous
-    content or the complete new one.  If the ``with`` body raises, the
+    content or the complete new one.  If the ``with`` body raises, or
+    ``keep(temporary path)`` does (a check of the complete file), the
     temporary file is removed and ``path`` is left untouched.
     """
     folder = os.path.dirname(os.path.abspath(path))
@@ -38,6 +39,8 @@ def atomic_write(path):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        if keep is not None:
+            keep(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -108,3 +111,89 @@ def stop_requests():
     request = StopRequest()
     with _handling(request._handle):
         yield request
+
+
+##########################################
+# Outputs that never clobber what matters
+##########################################
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:   # one of them does not exist (yet)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_overwrite(outputs, inputs):
+    """UsageError when an output path is one of the inputs.
+
+    Both are lists of ``(flag, path)``.
+    """
+    from .errors import UsageError
+    for out_flag, out in outputs:
+        for in_flag, path in inputs:
+            if _same_file(out, path):
+                raise UsageError('%s %s would overwrite %s (%s); choose '
+                                 'another file' % (out_flag, out, path,
+                                                   in_flag))
+
+
+def check_writable(paths):
+    """UsageError unless each path can be written: not a folder, in a
+    folder where a file can really be created (tried, not guessed: the
+    permission bits say nothing for root or a read-only file system)."""
+    from .errors import UsageError
+    for path in paths:
+        if os.path.isdir(path):
+            raise UsageError('%s is a folder; it cannot be written as a file'
+                             % path)
+    for folder in sorted({os.path.dirname(os.path.abspath(p))
+                          for p in paths}):
+        try:
+            fd, probe = tempfile.mkstemp(dir=folder, prefix='.write-test-')
+        except OSError as e:
+            raise UsageError('cannot write in %s (%s)'
+                             % (folder, e.strerror or e)) from None
+        os.close(fd)
+        os.unlink(probe)
+
+
+@contextlib.contextmanager
+def exclusive(path):
+    """Hold an advisory lock that no other run may hold on ``path`` at the
+    same time; a second run is refused at once with a UsageError.
+
+    The lock is ``path + '.lock'``, which holds the owner's process id and
+    is removed when the block ends.
+    """
+    import fcntl
+    from .errors import UsageError
+    lock_path = path + '.lock'
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.read(fd, 32).decode('ascii', 'replace').strip()
+            os.close(fd)
+            raise UsageError('%s is being written by another run (process '
+                             '%s, holding %s); wait for it to end or choose '
+                             'another output file' % (path, owner or '?',
+                                                      lock_path)) from None
+        # the file we locked may have been removed by its last owner in
+        # the meantime: then lock the new one instead
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, b'%d\n' % os.getpid())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+        os.close(fd)

@@ -1,310 +1,132 @@
-"""The training loop: minibatch SGD with early stopping, as in the tutorial.
+"""Minibatch SGD with early stopping: the tutorial's ``logistic_sgd.py``.
 
-``sgd_optimization_mnist`` compiles three functions over the shared
-datasets -- ``train_model`` (cost and parameter updates), ``validate_model``
-and ``test_model`` (zero-one loss) -- each taking a minibatch index and
-picking its rows out of the shared data with ``givens``.  The loop then
-validates every ``validation_frequency`` minibatches and stops once
-``patience`` iterations have passed without a significant improvement.
+``build_model`` compiles the three functions the tutorial names:
+``train_model(i)`` takes one SGD step on training minibatch ``i`` and
+returns its cost, ``validate_model(i)`` and ``test_model(i)`` return the
+zero-one loss of a validation or test minibatch.
+
+``sgd_optimization_mnist`` runs them.  Every ``validation_frequency``
+steps (here: once an epoch) it validates; a new best validation error is
+tested and saved (see ``training.Run``).  Training ends after ``n_epochs``,
+or earlier once ``patience`` steps have gone by with no new best: each
+improvement of at least 0.5 % pushes the patience out to twice the steps
+taken so far.
 """
-import os
-import sys
-import timeit
-
 import numpy
 
-from .data import SPLITS, load_data
-from .engine import describe, minibatch, theano, T
-from .errors import DataError, TrainingStopped
-from .model import LogisticRegression, save_model
-from .history import History
+from .engine import describe, theano, T
+from .errors import TrainingStopped
+from .model import LogisticRegression
 from .progress import StatusLine
-from .safety import stop_requests
-
-
-def saved_note(model_out, best_validation_loss):
-    """What an early stop leaves on disk, in words."""
-    if best_validation_loss == numpy.inf:
-        return 'no model was saved'
-    return 'the best model so far is in %s' % model_out
-
-
-def load_for_training(dataset, batch_size):
-    """``load_data``, refusing splits smaller than one minibatch (the
-    tutorial's floor division would make zero batches of them)."""
-    datasets = load_data(dataset)
-    for name, (set_x, _) in zip(SPLITS, datasets):
-        if set_x.get_value(borrow=True).shape[0] < batch_size:
-            raise DataError(
-                '%s: the %s split has %d examples, fewer than one minibatch '
-                'of %d; use a smaller --batch-size' % (
-                    dataset, name, set_x.get_value(borrow=True).shape[0],
-                    batch_size))
-    return datasets
+from .training import (Run, evaluator, load_for_training, minibatch,
+                       n_batches, prepared_outputs)
 
 
 def build_model(datasets, learning_rate=0.13, batch_size=600):
-    """Build the classifier and compile the tutorial's three functions.
-
-    Each takes a minibatch index; ``givens`` substitutes that minibatch of
-    the shared datasets for the symbolic ``x`` and ``y``:
-
-    * ``train_model(i)``: returns the cost and applies one SGD step;
-    * ``validate_model(i)`` / ``test_model(i)``: return the zero-one loss.
+    """The classifier and the compiled ``train_model``, ``validate_model``
+    and ``test_model`` over the three shared (x, y) pairs of ``datasets``.
     """
-    train_set_x, train_set_y = datasets[0]
-    valid_set_x, valid_set_y = datasets[1]
-    test_set_x, test_set_y = datasets[2]
-
-    # allocate symbolic variables for the data
-    index = T.lscalar()  # index to a [mini]batch
-
-    # generate symbolic variables for input (x and y represent a
-    # minibatch)
-    x = T.matrix('x')  # data, presented as rasterized images
-    y = T.ivector('y')  # labels, presented as 1D vector of [int] labels
-
-    # construct the logistic regression class
-    # Each MNIST image has size 28*28 (in general: as wide as the data)
-    n_in = train_set_x.get_value(borrow=True).shape[1]
+    train, valid, test = datasets
+    index = T.lscalar('index')   # which minibatch a call works on
+    x = T.matrix('x')            # its images, one flattened image a row
+    y = T.ivector('y')           # and their labels
+    n_in = train[0].get_value(borrow=True).shape[1]   # 784 for MNIST
     classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
-
-    # the cost we minimize during training is the negative log likelihood of
-    # the model in symbolic format
     cost = classifier.negative_log_likelihood(y)
 
-    # compiling a Theano function that computes the mistakes that are made by
-    # the model on a minibatch
-    test_model = theano.function(
-        inputs=[index],
-        outputs=classifier.errors(y),
-        givens=minibatch(x, y, test_set_x, test_set_y, index, batch_size)
-    )
-
-    validate_model = theano.function(
-        inputs=[index],
-        outputs=classifier.errors(y),
-        givens=minibatch(x, y, valid_set_x, valid_set_y, index, batch_size)
-    )
-
-    # compute the gradient of cost with respect to theta = (W,b)
-    g_W = T.grad(cost=cost, wrt=classifier.W)
-    g_b = T.grad(cost=cost, wrt=classifier.b)
-
-    # specify how to update the parameters of the model as a list of
-    # (variable, update expression) pairs.  (PyTensor tries the learning
-    # rate as float32 first; a huge one would print numpy's overflow
-    # warning there, before training even starts to tell what is wrong.)
+    # one plain gradient step on W and b per call; (PyTensor first tries a
+    # huge learning rate as float32, which would make numpy warn about an
+    # overflow before training can say what is wrong)
     with numpy.errstate(over='ignore'):
-        updates = [(classifier.W, classifier.W - learning_rate * g_W),
-                   (classifier.b, classifier.b - learning_rate * g_b)]
-
-    # compiling a Theano function `train_model` that returns the cost, but in
-    # the same time updates the parameter of the model based on the rules
-    # defined in `updates`
+        updates = [(param, param - learning_rate * T.grad(cost, param))
+                   for param in (classifier.W, classifier.b)]
     train_model = theano.function(
-        inputs=[index],
-        outputs=cost,
-        updates=updates,
-        givens=minibatch(x, y, train_set_x, train_set_y, index, batch_size)
-    )
+        inputs=[index], outputs=cost, updates=updates,
+        givens=minibatch(x, y, train[0], train[1], index, batch_size))
+    validate_model = evaluator(classifier, index, x, y, valid, batch_size)
+    test_model = evaluator(classifier, index, x, y, test, batch_size)
     return classifier, train_model, validate_model, test_model
 
 
+def validate(run, epoch, minibatch_index, n_train_batches, iteration):
+    """One validation of the loop: print it, keep a new best (printing its
+    test error); return the loss and the best loss before it."""
+    previous_best = run.best_validation_loss
+    loss = run.validation_error()
+    print('epoch %i, minibatch %i/%i, validation error %f %%'
+          % (epoch, minibatch_index + 1, n_train_batches, loss * 100.),
+          flush=True)
+    if run.keep_if_best(loss, epoch, minibatch_index + 1, iteration + 1):
+        print('     epoch %i, minibatch %i/%i, test error of best model %f %%'
+              % (epoch, minibatch_index + 1, n_train_batches,
+                 run.test_score * 100.), flush=True)
+    return loss, previous_best
+
+
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
-                           dataset='mnist.pkl.gz',
-                           batch_size=600, model_out='best_model.pkl'):
+                           dataset='mnist.pkl.gz', batch_size=600,
+                           model_out='best_model.pkl'):
+    """Train on ``dataset`` (see ``data.load_data``) with the tutorial's
+    minibatch SGD and early stopping, saving each new best to
+    ``model_out`` (and the ``.npz`` and history beside it).
+
+    Returns the best validation error, its test error, the epochs run and
+    the epochs per second; raises TrainingStopped, after the summary, when
+    the cost diverges or Ctrl-C / SIGTERM stops the run.
     """
-    Demonstrate stochastic gradient descent optimization of a log-linear
-    model
+    with prepared_outputs(model_out) as stop:
+        datasets = load_for_training(dataset, batch_size, model_out)
+        n_train_batches = n_batches(datasets[0][0], batch_size)
+        print('... building the model', flush=True)
+        print(describe(), flush=True)
+        classifier, train_model, validate_model, test_model = build_model(
+            datasets, learning_rate, batch_size)
 
-    This is demonstrated on MNIST.
-
-    :type learning_rate: float
-    :param learning_rate: learning rate used (factor for the stochastic
-                          gradient)
-
-    :type n_epochs: int
-    :param n_epochs: maximal number of epochs to run the optimizer
-
-    :type dataset: string
-    :param dataset: the path of the MNIST dataset file (``mnist.pkl.gz``) or
-                    of a directory of MNIST IDX files
-
-    :type batch_size: int
-    :param batch_size: number of examples in a minibatch
-
-    :type model_out: string
-    :param model_out: where the best model is pickled on every improvement
-                      (a portable ``.npz`` copy is written beside it)
-
-    Returns a dict with the best validation loss, its test score, the number
-    of epochs run and the epochs/sec.
-    """
-    datasets = load_for_training(dataset, batch_size)
-
-    train_set_x, train_set_y = datasets[0]
-    valid_set_x, valid_set_y = datasets[1]
-    test_set_x, test_set_y = datasets[2]
-
-    # compute number of minibatches for training, validation and testing
-    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
-    n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
-    n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
-
-    ######################
-    # BUILD ACTUAL MODEL #
-    ######################
-    print('... building the model', flush=True)
-    print(describe(), flush=True)
-
-    classifier, train_model, validate_model, test_model = build_model(
-        datasets, learning_rate, batch_size)
-
-    ###############
-    # TRAIN MODEL #
-    ###############
-    print('... training the model', flush=True)
-    # early-stopping parameters
-    patience = 5000  # look as this many examples regardless
-    patience_increase = 2  # wait this much longer when a new best is
-                           # found
-    improvement_threshold = 0.995  # a relative improvement of this much is
-                                   # considered significant
-    validation_frequency = min(n_train_batches, patience // 2)
-                                  # go through this many
-                                  # minibatche before checking the network
-                                  # on the validation set; in this case we
-                                  # check every epoch
-
-    best_validation_loss = numpy.inf
-    test_score = 0.
-    start_time = timeit.default_timer()
-
-    done_looping = False
-    stopped = None  # why training ended early, if it did
-    epoch = 0
-    status = StatusLine()  # "epoch 3: minibatch 40/83" on a terminal only
-    # Ctrl-C or SIGTERM stops the loop after the current minibatch, with the
-    # best model saved and the summary printed (a second one stops at once);
-    # every validation is also recorded in best_model.history.csv
-    with stop_requests() as stop, History(model_out) as history:
-        while (epoch < n_epochs) and (not done_looping):
+        print('... training the model', flush=True)
+        patience = 5000               # steps to take whatever happens
+        patience_increase = 2         # on a real improvement, wait this
+        improvement_threshold = 0.995  # many times longer; "real" = 0.5 %
+        validation_frequency = min(n_train_batches, patience // 2)
+        run = Run(classifier, validate_model,
+                  n_batches(datasets[1][0], batch_size), test_model,
+                  n_batches(datasets[2][0], batch_size), model_out, dataset,
+                  learning_rate=learning_rate, batch_size=batch_size)
+        status = StatusLine()   # a live line on a terminal, else nothing
+        stopped = None
+        epoch = 0
+        done_looping = False
+        while epoch < n_epochs and not done_looping:
             epoch = epoch + 1
             for minibatch_index in range(n_train_batches):
-
                 minibatch_avg_cost = train_model(minibatch_index)
-                # iteration number
                 iter = (epoch - 1) * n_train_batches + minibatch_index
-                status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
-                    epoch, minibatch_index + 1, n_train_batches,
-                    minibatch_avg_cost))
-
-                # a learning rate that is too large sends the cost to
-                # NaN or infinity: everything after that would be garbage
+                if status.enabled:
+                    status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
+                        epoch, minibatch_index + 1, n_train_batches,
+                        minibatch_avg_cost))
                 if not numpy.isfinite(minibatch_avg_cost):
                     stopped = TrainingStopped(
-                        'the cost became %s at epoch %i, minibatch %i/%i: '
-                        'the learning rate %g is too large; %s' % (
+                        'the cost became %s at epoch %i, minibatch %i/%i: the '
+                        'learning rate %g is too large; %s' % (
                             minibatch_avg_cost, epoch, minibatch_index + 1,
                             n_train_batches, learning_rate,
-                            saved_note(model_out, best_validation_loss)))
-                    done_looping = True
-                    break
-
-                if (iter + 1) % validation_frequency == 0:
+                            run.what_is_saved()))
+                elif (iter + 1) % validation_frequency == 0:
                     status.clear()
-                    # compute zero-one loss on validation set
-                    validation_losses = [validate_model(i)
-                                         for i in range(n_valid_batches)]
-                    this_validation_loss = numpy.mean(validation_losses)
-
-                    print(
-                        'epoch %i, minibatch %i/%i, validation error %f %%' %
-                        (
-                            epoch,
-                            minibatch_index + 1,
-                            n_train_batches,
-                            this_validation_loss * 100.
-                        ),
-                        flush=True
-                    )
-
-                    # if we got the best validation score until now
-                    improved = this_validation_loss < best_validation_loss
-                    if improved:
-                        # improve patience if loss improvement is good enough
-                        if this_validation_loss < best_validation_loss *  \
-                           improvement_threshold:
-                            patience = max(patience, iter * patience_increase)
-
-                        best_validation_loss = this_validation_loss
-                        # test it on the test set
-
-                        test_losses = [test_model(i)
-                                       for i in range(n_test_batches)]
-                        test_score = numpy.mean(test_losses)
-
-                        print(
-                            (
-                                '     epoch %i, minibatch %i/%i, test error of'
-                                ' best model %f %%'
-                            ) %
-                            (
-                                epoch,
-                                minibatch_index + 1,
-                                n_train_batches,
-                                test_score * 100.
-                            ),
-                            flush=True
-                        )
-
-                        # save the best model (atomically, with a portable
-                        # .npz copy beside the tutorial's pickle)
-                        save_model(classifier, model_out,
-                                   dataset=str(dataset), epoch=epoch,
-                                   minibatch=minibatch_index + 1,
-                                   validation_error=this_validation_loss,
-                                   test_error=test_score,
-                                   learning_rate=learning_rate,
-                                   batch_size=batch_size)
-
-                    history.record(epoch, minibatch_index + 1, iter + 1,
-                                   this_validation_loss,
-                                   test_score if improved else None)
-
-                if patience <= iter:
-                    done_looping = True
-                    break
-
-                if stop:
+                    loss, best = validate(run, epoch, minibatch_index,
+                                          n_train_batches, iter)
+                    if loss < best * improvement_threshold:
+                        patience = max(patience, iter * patience_increase)
+                if not stopped and patience > iter and stop:
                     stopped = TrainingStopped(
                         'training interrupted at epoch %i, minibatch %i/%i; %s'
                         % (epoch, minibatch_index + 1, n_train_batches,
-                           saved_note(model_out, best_validation_loss)),
-                        exit_code=130)
+                           run.what_is_saved()), exit_code=130)
+                if stopped or patience <= iter:
                     done_looping = True
                     break
-
-    status.clear()
-    end_time = timeit.default_timer()
-    print(
-        (
-            'Optimization complete with best validation score of %f %%,'
-            ' with test performance %f %%'
-        )
-        % (best_validation_loss * 100., test_score * 100.)
-    )
-    print('The code run for %d epochs, with %f epochs/sec' % (
-        epoch, 1. * epoch / (end_time - start_time)))
-    print(('The code for file ' +
-           os.path.split(__file__)[1] +
-           ' ran for %.1fs' % ((end_time - start_time))), file=sys.stderr)
+        status.clear()
+        result = run.summary(__file__, epochs=epoch)
     if stopped is not None:
         raise stopped
-    return {
-        'best_validation_loss': float(best_validation_loss),
-        'test_score': float(test_score),
-        'epochs': epoch,
-        'epochs_per_sec': epoch / (end_time - start_time),
-    }
+    return dict(result, epochs=epoch)

@@ -164,19 +164,20 @@ def test_auto_picks_theano_up_to_python_3_11():
 
 
 def test_blas_choice_degrades_gracefully(monkeypatch):
+    from logreg_mnist import blas
     found = {'scipy_openblas32': ['/site/scipy_openblas32/lib/'
                                   'libscipy_openblas.so'],
              'scipy': ['/site/scipy.libs/libopenblasp-r0-abc.3.21.so']}
-    monkeypatch.setattr(engine, '_site_file', lambda package, pattern:
+    monkeypatch.setattr(blas, 'site_files', lambda package, pattern:
                         found.get(package, []))
-    flags = engine.default_blas_ldflags().split()
+    flags = blas.default_ldflags().split()
     assert flags[:2] == ['-L/site/scipy_openblas32/lib', '-lscipy_openblas']
     assert '-Dsgemm_=scipy_sgemm_' in flags and '-Dddot_=scipy_ddot_' in flags
     del found['scipy_openblas32']
-    assert engine.default_blas_ldflags() == \
+    assert blas.default_ldflags() == \
         '-L/site/scipy.libs -lopenblasp-r0-abc.3.21'
     del found['scipy']
-    assert engine.default_blas_ldflags() == ''
+    assert blas.default_ldflags() == ''
 
 
 def test_jax_mode_reproduces_the_trace_with_data_on_the_device(tmp_path):

@@ -31,6 +31,17 @@ def test_status_line_is_throttled():
     assert term.getvalue().count('minibatch') == 1
 
 
+def test_the_first_update_shows_whatever_the_clock_says(monkeypatch):
+    """time.monotonic() starts near 0 on a freshly booted machine: the
+    first update must not wait for the clock to pass the interval."""
+    import time
+    for now in (0.0, 0.5, 1e9):
+        monkeypatch.setattr(time, 'monotonic', lambda: now)
+        term = Terminal()
+        StatusLine(term, interval=3600).update('epoch 1')
+        assert term.getvalue() == '\r\033[Kepoch 1'
+
+
 def test_nothing_extra_when_not_a_terminal():
     pipe = io.StringIO()
     status = StatusLine(pipe, interval=0)

@@ -1,16 +1,19 @@
 """Nothing lost: atomic writes, SIGKILL at any moment, Ctrl-C and SIGTERM."""
 import os
+import queue
 import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import numpy
 import pytest
 
-from helpers import trace_lines
+from helpers import run_module, trace_lines
 from logreg_mnist.safety import atomic_write
+from logreg_mnist.history import read_history
 from logreg_mnist.model import LogisticRegression, load_model
 
 
@@ -39,56 +42,99 @@ def test_atomic_write_failure_leaves_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ['f.bin']
 
 
-def start_training(dataset, model, cwd):
+def start_training(dataset, model, cwd, *extra):
     """Train on real digits in small steps: a new best (and a save) comes
     every few dozen milliseconds for a long while."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     return subprocess.Popen(
-        [sys.executable, '-m', 'logreg_mnist.train', '--dataset', str(dataset),
-         '--batch-size', '20', '--learning-rate', '0.01',
+        [sys.executable, *extra, '-m', 'logreg_mnist.train', '--dataset',
+         str(dataset), '--batch-size', '20', '--learning-rate', '0.01',
          '--model-out', str(model)],
         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
 
 
 def wait_for_line(proc, prefix, timeout=120):
-    """Read stdout until a line starts with prefix; return lines read."""
-    lines = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
+    """Read stdout until a line starts with prefix; return the lines read.
+    Gives up after ``timeout`` seconds even if the process prints nothing."""
+    lines = queue.Queue()
+
+    def reader():
+        for line in proc.stdout:
+            lines.put(line)
+            if line.startswith(prefix):
+                break
+        lines.put(None)
+    threading.Thread(target=reader, daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            raise AssertionError('no line starting with %r in %r'
+                                 % (prefix, seen))
+        seen.append(line)
         if line.startswith(prefix):
-            return lines
-    raise AssertionError('no line starting with %r in %r' % (prefix, lines))
+            return seen
 
 
-def test_sigkill_at_any_moment_leaves_a_loadable_model(tmp_path,
-                                                       small_idx_dir):
-    """Kill training at several moments while it saves many new bests."""
-    outcomes = []
-    for delay in (0.0, 0.01, 0.03, 0.1, 0.2, 0.4, 0.7, 1.0):
-        folder = tmp_path / ('kill%s' % delay)
-        folder.mkdir()
-        model = folder / 'best_model.pkl'
-        proc = start_training(small_idx_dir, model, folder)
-        # the first test line comes right before the first save
-        wait_for_line(proc, '     epoch 1,')
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
-        assert proc.returncode == -signal.SIGKILL
-        present = [p for p in (model, folder / 'best_model.npz')
-                   if p.exists()]
-        for path in present:
-            classifier = load_model(str(path))
+#: Run training with os.fsync / os.replace wrapped so that the process
+#: SIGKILLs itself at the chosen call: a kill at a known point of saving.
+KILLER = """
+import os, signal, sys
+where, at = sys.argv[1], int(sys.argv[2])
+calls = {'fsync': 0, 'replace': 0}
+def wrap(name, real, before):
+    def call(*args):
+        calls[name] += 1
+        if calls[name] == at and before:
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = real(*args)
+        if calls[name] == at and not before:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+    return call
+kind = where.split('-')[0]
+setattr(os, kind, wrap(kind, getattr(os, kind), where.endswith('before')))
+from logreg_mnist.train import main
+main(sys.argv[3:])
+"""
+
+
+@pytest.mark.parametrize('where, at', [
+    ('fsync-before', 1), ('fsync-before', 2), ('fsync-before', 3),
+    ('replace-before', 1),
+    ('replace-after', 1), ('replace-before', 2), ('replace-after', 2),
+    ('replace-after', 3), ('replace-before', 5), ('replace-after', 5)])
+def test_sigkill_while_saving_leaves_whole_files(tmp_path, small_pkl,
+                                                 where, at):
+    """Saving a best model renames three finished files into place: the
+    .pkl, the .npz, the history.  Killed anywhere in that, each file is
+    either absent (or the previous one) or complete."""
+    model = tmp_path / 'best_model.pkl'
+    proc = subprocess.run(
+        [sys.executable, '-c', KILLER, where, str(at), '--dataset',
+         str(small_pkl), '--batch-size', '600', '--model-out', str(model)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    outputs = [model, tmp_path / 'best_model.npz',
+               tmp_path / 'best_model.history.csv']
+    # each file: fsync it, rename it, fsync its folder
+    renamed = {'fsync-before': at // 2, 'replace-before': at - 1,
+               'replace-after': at}[where]
+    expected = {p for i, p in enumerate(outputs * 2) if i < renamed}
+    assert {p for p in outputs if p.exists()} == expected
+    for path in expected:
+        if path.suffix == '.csv':
+            rows = read_history(str(path))
+            assert rows[-1]['test_error'] is not None
+        else:
+            classifier = load_model(str(path), allow_pickle=True)
             assert isinstance(classifier, LogisticRegression)
             assert numpy.isfinite(classifier.W.get_value()).all()
-        outcomes.append(len(present))
-    # most kills landed after a first save, so there was something to check
-    assert sum(n == 2 for n in outcomes) >= 6, outcomes
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
@@ -115,3 +161,95 @@ def test_interrupt_prints_the_summary_and_keeps_the_best_model(
     assert float(info['validation_error']) * 100 == pytest.approx(best,
                                                                  abs=1e-6)
     assert isinstance(load_model(str(model)), LogisticRegression)
+
+
+#########################################
+# Outputs never clobber inputs or a twin
+#########################################
+
+def one_error_line(out, status=2):
+    assert out.returncode == status, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in out.stderr, out.stderr
+    return lines[0]
+
+
+def test_a_second_run_on_the_same_output_is_refused_at_once(tmp_path,
+                                                            small_idx_dir):
+    model = tmp_path / 'best_model.pkl'
+    first = start_training(small_idx_dir, model, tmp_path)
+    try:
+        wait_for_line(first, '... training the model')
+        second = run_module('train', '--dataset', small_idx_dir,
+                            '--model-out', model, cwd=tmp_path)
+        line = one_error_line(second)
+        assert line == (
+            'python -m logreg_mnist.train: error: %s is being written by '
+            'another run (process %d, holding %s.lock); wait for it to end '
+            'or choose another output file' % (model, first.pid, model))
+        assert second.stdout == ''
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    assert not (tmp_path / 'best_model.pkl.lock').exists()
+
+
+def test_outputs_that_would_overwrite_an_input_are_refused(tmp_path,
+                                                           small_pkl):
+    for name, model_out in (('data.pkl.gz', 'data.pkl.gz'),
+                            ('data.npz', 'data.pkl')):   # its .npz
+        data = tmp_path / name
+        data.write_bytes(small_pkl.read_bytes())
+        line = one_error_line(run_module(
+            'train', '--dataset', data, '--model-out', tmp_path / model_out,
+            cwd=tmp_path))
+        assert 'would overwrite %s (--dataset); choose another file' % data \
+            in line
+        assert data.read_bytes() == small_pkl.read_bytes()
+    data = tmp_path / 'data.pkl.gz'
+    trained = run_module('train', '--dataset', data, '--n-epochs', 1,
+                         cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    model = (tmp_path / 'best_model.npz').read_bytes()
+    for out in ('best_model.npz', 'best_model.history.csv'):
+        line = one_error_line(run_module('plot', 'weights', '--out', out,
+                                         cwd=tmp_path))
+        assert 'error: --out %s would overwrite' % out in line
+    assert (tmp_path / 'best_model.npz').read_bytes() == model
+
+
+def test_history_is_written_whole_and_never_through_a_symlink(tmp_path,
+                                                              small_pkl):
+    target = tmp_path / 'precious.txt'
+    target.write_text('keep me')
+    (tmp_path / 'best_model.history.csv').symlink_to(target)
+    out = run_module('train', '--dataset', small_pkl, '--n-epochs', 3,
+                     cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert target.read_text() == 'keep me'
+    history = tmp_path / 'best_model.history.csv'
+    assert not history.is_symlink()
+    assert len(read_history(str(history))) == 3
+
+    # a run that saves nothing (it stops at once) keeps that history
+    saved = history.read_bytes()
+    out = run_module('train', '--dataset', small_pkl, '--learning-rate',
+                     '1e308', cwd=tmp_path)
+    assert out.returncode == 1
+    assert history.read_bytes() == saved
+
+
+def test_outputs_are_checked_before_the_data_is_read(tmp_path, small_pkl):
+    (tmp_path / 'best_model.npz').mkdir()
+    line = one_error_line(run_module('train', '--dataset', small_pkl,
+                                     cwd=tmp_path))
+    assert line.endswith('error: best_model.npz is a folder; it cannot be '
+                         'written as a file')
+    assert not (tmp_path / 'best_model.pkl').exists()
+    # /proc exists, but nobody, root included, can create a file there
+    out = run_module('train', '--dataset', small_pkl, '--model-out',
+                     '/proc/best_model.pkl', cwd=tmp_path)
+    line = one_error_line(out)
+    assert 'error: cannot write in /proc' in line
+    assert out.stdout == ''   # before '... loading data'

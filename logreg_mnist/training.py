@@ -1,0 +1,174 @@
+"""What the two optimisers (``sgd`` and ``cg``) have in common.
+
+Both train a ``LogisticRegression`` on the shared datasets, judge it on the
+validation minibatches, and whenever it beats its best validation error so
+far, measure it on the test minibatches and save it.  This module holds
+those shared pieces, so that ``sgd.py`` and ``cg.py`` hold little but
+their own algorithm:
+
+* ``minibatch`` / ``n_batches``: how a compiled function reads one
+  minibatch of a shared dataset in place;
+* ``prepared_outputs``: the output files checked and locked before any
+  data is read, and Ctrl-C turned into a request to stop cleanly;
+* ``load_for_training``: the data, refused when a split is smaller than a
+  minibatch;
+* ``Run``: the compiled evaluators, the best model so far, its history and
+  saving, and the closing summary.
+"""
+import contextlib
+import os
+import sys
+import timeit
+
+import numpy
+
+from .data import SPLITS, dataset_files, load_data, resolve_dataset
+from .engine import jax_mode, theano
+from .errors import DataError
+from .history import History, history_path
+from .model import npz_path, save_model
+from .safety import (check_writable, deferred_interrupts, exclusive,
+                     refuse_overwrite, stop_requests)
+
+
+def minibatch(x, y, set_x, set_y, index, batch_size):
+    """``givens`` that put minibatch ``index`` of a shared dataset in place
+    of the symbolic ``x`` and ``y``: the function reads the rows where they
+    are, on the CPU or the GPU, and nothing is copied per call.
+
+    The usual form is a slice from ``index * batch_size``.  JAX cannot
+    compile a slice whose start is symbolic, so under JAX the whole
+    minibatches are seen as an array of shape (batches, batch_size, ...)
+    and ``index`` picks one of them (a last, partial batch is left out).
+    """
+    if not jax_mode():
+        rows = slice(index * batch_size, (index + 1) * batch_size)
+        return {x: set_x[rows], y: set_y[rows]}
+    n = n_batches(set_x, batch_size)
+    width = set_x.get_value(borrow=True).shape[1]
+    whole = n * batch_size
+    return {x: set_x[:whole].reshape((n, batch_size, width))[index],
+            y: set_y[:whole].reshape((n, batch_size))[index]}
+
+
+def n_batches(set_x, batch_size, partial=False):
+    """How many minibatches a shared dataset holds; with ``partial`` a
+    shorter last one counts too (not under JAX, see ``minibatch``)."""
+    rows = set_x.get_value(borrow=True).shape[0]
+    if partial and not jax_mode():
+        return -(-rows // batch_size)
+    return rows // batch_size
+
+
+def output_paths(model_out):
+    """Every file a run writes for ``--model-out``."""
+    paths = [model_out, npz_path(model_out), history_path(model_out)]
+    return list(dict.fromkeys(paths))   # model_out may be the .npz itself
+
+
+@contextlib.contextmanager
+def prepared_outputs(model_out):
+    """Check the outputs before anything slow happens, hold them against a
+    second run, and yield a ``StopRequest`` (Ctrl-C / SIGTERM)."""
+    check_writable(output_paths(model_out))
+    with exclusive(model_out), stop_requests() as stop:
+        yield stop
+
+
+def load_for_training(dataset, batch_size, model_out):
+    """``load_data``, once sure that no output overwrites the dataset and
+    that every split has at least one minibatch (the tutorial's floor
+    division would otherwise give zero batches)."""
+    path = resolve_dataset(dataset)
+    refuse_overwrite([('--model-out', p) for p in output_paths(model_out)],
+                     [('--dataset', p) for p in dataset_files(path)])
+    datasets = load_data(path)
+    for name, (set_x, _) in zip(SPLITS, datasets):
+        rows = set_x.get_value(borrow=True).shape[0]
+        if rows < batch_size:
+            raise DataError(
+                '%s: the %s split has %d examples, fewer than one minibatch '
+                'of %d; use a smaller --batch-size'
+                % (dataset, name, rows, batch_size))
+    return datasets
+
+
+def evaluator(classifier, index, x, y, data, batch_size):
+    """A compiled ``f(index)``: the zero-one loss of the classifier on that
+    minibatch of ``data``, a shared (x, y) pair."""
+    return theano.function(
+        inputs=[index], outputs=classifier.errors(y),
+        givens=minibatch(x, y, data[0], data[1], index, batch_size))
+
+
+class Run(object):
+    """One training run: the best model so far, and what happens to it.
+
+    ``validate_model`` and ``test_model`` are compiled ``f(i)`` giving the
+    zero-one loss of minibatch ``i``; ``n_valid_batches`` and
+    ``n_test_batches`` say how many there are.  ``provenance`` goes into
+    every saved ``.npz``.
+    """
+
+    def __init__(self, classifier, validate_model, n_valid_batches,
+                 test_model, n_test_batches, model_out, dataset,
+                 **provenance):
+        self.classifier = classifier
+        self.validate_model, self.n_valid_batches = (validate_model,
+                                                     n_valid_batches)
+        self.test_model, self.n_test_batches = test_model, n_test_batches
+        self.model_out = model_out
+        self.provenance = dict(provenance, dataset=str(dataset))
+        self.history = History(model_out)
+        self.best_validation_loss = numpy.inf
+        self.test_score = 0.
+        self.saved = False
+        self.start_time = timeit.default_timer()
+
+    def validation_error(self):
+        """The mean zero-one loss over the validation minibatches."""
+        return numpy.mean([self.validate_model(i)
+                           for i in range(self.n_valid_batches)])
+
+    def keep_if_best(self, loss, epoch, minibatch, iteration):
+        """Record a validation; if ``loss`` is a new best, test the model
+        and save it with the history.  True for a new best."""
+        improved = loss < self.best_validation_loss
+        if improved:
+            self.best_validation_loss = loss
+            self.test_score = numpy.mean([self.test_model(i)
+                                          for i in range(self.n_test_batches)])
+        self.history.record(epoch, minibatch, iteration, loss,
+                            self.test_score if improved else None)
+        if improved:
+            with deferred_interrupts():   # the model and its history agree
+                save_model(self.classifier, self.model_out,
+                           epoch=epoch, minibatch=minibatch,
+                           validation_error=loss, test_error=self.test_score,
+                           **self.provenance)
+                self.history.save()
+            self.saved = True
+        return improved
+
+    def what_is_saved(self):
+        """What an early stop leaves on disk, in words."""
+        if not self.saved:
+            return 'no model was saved'
+        return 'the best model so far is in %s' % self.model_out
+
+    def summary(self, program, epochs=None):
+        """The tutorial's closing lines; the history gets its last rows."""
+        elapsed = timeit.default_timer() - self.start_time
+        if self.saved:
+            self.history.save()
+        print('Optimization complete with best validation score of %f %%, '
+              'with test performance %f %%'
+              % (self.best_validation_loss * 100., self.test_score * 100.))
+        if epochs is not None:
+            print('The code run for %d epochs, with %f epochs/sec'
+                  % (epochs, epochs / elapsed))
+        print('The code for file %s ran for %.1fs'
+              % (os.path.basename(program), elapsed), file=sys.stderr)
+        return {'best_validation_loss': float(self.best_validation_loss),
+                'test_score': float(self.test_score),
+                'epochs_per_sec': (epochs / elapsed) if epochs else None}
