@@ -148,16 +148,7 @@ def build_parser():
         'gradient (fmin_cg) on the whole training set, as the Theano '
         'tutorial logistic_cg.py does: each iteration validates, and the '
         'best model is saved like logreg_mnist.train saves it.')
-    parser.add_argument('--dataset', default='mnist.pkl.gz',
-                        help='same forms as for logreg_mnist.train')
-    parser.add_argument('--n-epochs', type=cli.positive(int), default=50,
-                        help='maximal number of CG iterations')
-    parser.add_argument('--batch-size', type=cli.positive(int), default=600,
-                        help='examples per minibatch of the cost and '
-                             'gradient sums')
-    parser.add_argument('--model-out', type=cli.output_file,
-                        default='best_model.pkl',
-                        help='where the best model is saved (.pkl and .npz)')
+    cli.add_training_arguments(parser, 50, 'maximal number of CG iterations')
     return parser
 
 

@@ -54,6 +54,26 @@ def new_parser(prog, description):
     return parser
 
 
+def add_training_arguments(parser, n_epochs, epochs_help):
+    """The options ``train`` and ``cg`` share: data, length, batch, output."""
+    parser.add_argument(
+        '--dataset', default='mnist.pkl.gz',
+        help="the tutorial's mnist.pkl.gz (looked for in the data folder, "
+             "where the four IDX files do too; downloaded there when "
+             "missing), another pickle of the same structure, or a "
+             "directory holding the four MNIST IDX files")
+    parser.add_argument('--n-epochs', type=positive(int), default=n_epochs,
+                        help=epochs_help)
+    parser.add_argument('--batch-size', type=positive(int), default=600,
+                        help='examples per minibatch')
+    parser.add_argument('--model-out', type=output_file,
+                        default='best_model.pkl',
+                        help='where the best model is pickled on every '
+                             'improvement; the .npz every command reads '
+                             '(weights and provenance, no code) and the '
+                             'history are written beside it')
+
+
 def positive(kind):
     """An argparse type: a number of ``kind`` that is greater than zero."""
     def convert(text):

@@ -97,7 +97,9 @@ class LogisticRegression:
 # ``save_model`` writes under Theano 1.0.5 and PyTensor 3.3.7, become inert
 # records, the weights are taken out of them, and a new model is built
 # around those weights.  None of the pickled graph is used, so not even the
-# C code sections that a Theano op carries can reach the compiler.
+# C code sections that a Theano op carries can reach the compiler.  (The
+# list was read off models saved by both optimisers, in float32 and
+# float64, and under PyTensor's JAX mode.)
 
 MODEL_PICKLE_CLASSES = frozenset([
     ('logreg_mnist.model', 'LogisticRegression'),
@@ -140,6 +142,7 @@ MODEL_PICKLE_CLASSES = frozenset([
     ('pytensor.tensor.math', 'Dot'),
     ('pytensor.tensor.math', 'Max'),
     ('pytensor.tensor.math', 'Sum'),
+    ('pytensor.tensor.shape', 'Shape_i'),   # once functions were compiled
     ('pytensor.tensor.sharedvar', 'TensorSharedVariable'),
     ('pytensor.tensor.special', 'Softmax'),
     ('pytensor.tensor.type', 'TensorType'),

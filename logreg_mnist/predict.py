@@ -22,8 +22,8 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
     from .model import load_model, model_input
 
     classifier = load_model(model, allow_pickle)
-    labels_of = theano.function([classifier.input], classifier.y_pred)
     test_images = load_data(dataset)[2][0].get_value()[:n]
+    labels_of = theano.function([classifier.input], classifier.y_pred)
     predicted_values = numpy.asarray(labels_of(
         model_input(classifier, test_images, model, dataset)))
     print('Predicted values for the first %d examples in test set:' % n)

@@ -7,25 +7,13 @@ def build_parser():
         'train',
         'Train a logistic regression classifier on MNIST with minibatch SGD '
         'and early stopping, exactly as the Theano tutorial logistic_sgd.py '
-        'does. The best model so far is pickled to --model-out on every '
+        'does. The best model so far is saved to --model-out on every '
         'improvement. Choose the device and precision with THEANO_FLAGS, '
         'e.g. THEANO_FLAGS=floatX=float32 or THEANO_FLAGS=device=cuda.')
-    parser.add_argument(
-        '--dataset', default='mnist.pkl.gz',
-        help="the tutorial's mnist.pkl.gz (looked for in the data folder and "
-             "downloaded there when missing), another pickle of the same "
-             "structure, or a directory holding the four MNIST IDX files")
+    cli.add_training_arguments(parser, 1000,
+                               'maximal number of epochs to run')
     parser.add_argument('--learning-rate', type=cli.positive(float),
                         default=0.13, help='SGD step size')
-    parser.add_argument('--n-epochs', type=cli.positive(int), default=1000,
-                        help='maximal number of epochs to run')
-    parser.add_argument('--batch-size', type=cli.positive(int), default=600,
-                        help='examples per minibatch')
-    parser.add_argument('--model-out', type=cli.output_file,
-                        default='best_model.pkl',
-                        help='where the best model is pickled on every '
-                             'improvement; a portable .npz copy (weights and '
-                             'provenance, no code) is written beside it')
     return parser
 
 

@@ -1,4 +1,5 @@
 """Helpers for the tests: IDX files, small splits, running the CLIs."""
+import functools
 import gzip
 import http.server
 import os
@@ -53,6 +54,25 @@ def run_module(module, *args, cwd=None, env=None, timeout=900, **popen):
         [sys.executable, '-m', 'logreg_mnist.' + module] + [str(a) for a in args],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
         **popen)
+
+
+@functools.lru_cache()
+def gpu_usable():
+    """True when THEANO_FLAGS=device=cuda really computes on a GPU here
+    (asked of the engine in a fresh process, as a user's run would)."""
+    out = subprocess.run(
+        [sys.executable, '-c', 'import logreg_mnist.engine as e; '
+                               'print(e.device())'],
+        env=dict(os.environ, THEANO_FLAGS='device=cuda'),
+        capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.split()[-1:] != ['cpu']
+
+
+def run_ok(module, *args, **kwargs):
+    """``run_module`` that must succeed."""
+    out = run_module(module, *args, **kwargs)
+    assert out.returncode == 0, out.stderr
+    return out
 
 
 def trace_lines(stdout):

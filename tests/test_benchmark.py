@@ -66,9 +66,11 @@ def test_compare_runs_every_configuration(compared):
         assert row['info']['floatX'] == name.split('-')[-1]
     assert rows['port-cpu-float32']['info']['library'] == engine.ENGINE
     assert 'openblas' in rows['port-cpu-float32']['info']['blas']
-    # no GPU here: said plainly
-    assert rows['port-cuda-float32']['error'].startswith(
-        'THEANO_FLAGS asks for device=cuda but ')
+    if helpers.gpu_usable():
+        assert rows['port-cuda-float32']['info']['device'] == 'cuda0'
+    else:   # no GPU here: said plainly
+        assert rows['port-cuda-float32']['error'].startswith(
+            'THEANO_FLAGS asks for device=cuda but ')
     jax = rows['port-jax-cpu-float32']
     if engine.NAME == 'theano':   # Theano has no JAX mode
         assert jax['error'].startswith('THEANO_FLAGS=')
@@ -106,7 +108,10 @@ def test_table_output(small_pkl):
     assert lines[4].startswith('port-cpu-float32  ' + engine.ENGINE)
     assert lines[4].endswith('1.00x')
     assert lines[5].startswith('numpy-float32')
-    assert lines[6].startswith('port-cuda-float32  unavailable: ')
+    if helpers.gpu_usable():
+        assert lines[6].startswith('port-cuda-float32  ' + engine.ENGINE)
+    else:
+        assert lines[6].startswith('port-cuda-float32  unavailable: ')
 
 
 def test_single_run_measures_the_current_flags():

@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 import reference
-from helpers import run_module, split_6_2_2
+from helpers import run_module, run_ok, split_6_2_2
 from logreg_mnist.cg import cg_optimization_mnist
 from logreg_mnist.engine import describe
 from logreg_mnist.history import read_history
@@ -15,10 +15,8 @@ from logreg_mnist.model import load_model
 @pytest.fixture(scope='module')
 def cg_run(small_pkl, tmp_path_factory):
     folder = tmp_path_factory.mktemp('cg')
-    out = run_module('cg', '--dataset', small_pkl, '--n-epochs', 15,
-                     '--model-out', folder / 'cg.pkl')
-    assert out.returncode == 0, out.stderr
-    return out, folder
+    return run_ok('cg', '--dataset', small_pkl, '--n-epochs', 15,
+                  '--model-out', folder / 'cg.pkl'), folder
 
 
 def test_cg_prints_the_tutorials_lines(cg_run):

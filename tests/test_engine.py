@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_module
+from helpers import gpu_usable, run_module
 from logreg_mnist import engine
 
 SHOW = ('import logreg_mnist.engine as e; t = e.theano; '
@@ -106,6 +106,9 @@ GPU_REASON = {'theano': 'pygpu, the GPU backend of Theano 1.0.5 (Debian '
 def test_cuda_without_a_gpu_warns_once_and_runs_on_cpu(tmp_path):
     out = python(SHOW, env=clean(tmp_path, THEANO_FLAGS='device=cuda'))
     assert out.returncode == 0, out.stderr
+    if gpu_usable():   # a GPU machine: the run is on it, and says so
+        assert out.stdout.splitlines()[-1] == line(device='cuda0')
+        return
     assert out.stdout.splitlines()[-1] == line()
     warning = [l for l in out.stderr.splitlines() if l.strip()]
     assert len(warning) == 1, out.stderr
@@ -119,6 +122,10 @@ def test_cuda_with_force_device_exits_nonzero(small_pkl, tmp_path):
     out = run_module('train', '--dataset', small_pkl, '--n-epochs', 1,
                      env=clean(tmp_path, THEANO_FLAGS='device=cuda,'
                                                       'force_device=True'))
+    if gpu_usable():
+        assert out.returncode == 0, out.stderr
+        assert 'on device cuda0 with' in out.stdout
+        return
     assert out.returncode == 1
     (message,) = out.stderr.strip().splitlines()
     assert message.startswith('python -m logreg_mnist.train: error: '

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from helpers import run_module
+from helpers import run_module, run_ok
 from logreg_mnist import plot
 from logreg_mnist.errors import DataError
 
@@ -12,9 +12,8 @@ from logreg_mnist.errors import DataError
 @pytest.fixture(scope='module')
 def trained(small_pkl, tmp_path_factory):
     folder = tmp_path_factory.mktemp('plot')
-    out = run_module('train', '--dataset', small_pkl, '--n-epochs', 30,
-                     '--model-out', folder / 'best_model.pkl')
-    assert out.returncode == 0, out.stderr
+    run_ok('train', '--dataset', small_pkl, '--n-epochs', 30,
+           '--model-out', folder / 'best_model.pkl')
     return folder
 
 
