@@ -42,10 +42,16 @@ class Objective(object):
             [index], T.grad(cost, classifier.params), givens=givens)
         self.status = StatusLine()
         self.iteration = 0   # CG iterations finished
+        self.loaded = None   # the theta W and b hold
 
     def load(self, theta):
-        """Make ``theta`` the classifier's W and b."""
+        """Make ``theta`` the classifier's W and b (unless they are already:
+        fmin_cg asks for the cost and the gradient at the same point, and
+        on a GPU each load is an upload)."""
         theta = numpy.asarray(theta, dtype=theano.config.floatX)
+        if self.loaded is not None and numpy.array_equal(theta, self.loaded):
+            return
+        self.loaded = theta.copy()
         split = self.n_in * self.n_out
         self.classifier.W.set_value(
             theta[:split].reshape(self.n_in, self.n_out), borrow=True)

@@ -23,7 +23,6 @@ import os
 import numpy
 
 from . import download, untrusted
-from .engine import theano, T
 from .errors import DataError
 
 IDX_FILES = {
@@ -234,6 +233,8 @@ def shared_dataset(data_xy, borrow=True):
     are stored as floatX (what a GPU keeps); the labels are cast back to
     int32 in the graph, since they index the probability matrix.
     """
+    from .engine import theano, T   # here: reading files needs no engine
+
     def stored(values):
         return theano.shared(numpy.asarray(values,
                                            dtype=theano.config.floatX),

@@ -71,6 +71,7 @@ def choose_engine():
 
 NAME = choose_engine()
 _jax_device = None   # where JAX runs the functions, under PyTensor's JAX mode
+_jax_gpu_name = None  # 'cudaN' when that is a GPU
 _flags = user_flags()
 _gpu_asked = _is_gpu(_flags.get('device', 'cpu'))
 _force = _is_true(_flags.get('force_device', 'false'))
@@ -191,6 +192,40 @@ def _pytensor_flags():
     return flags, gpu
 
 
+def _configure_jax(gpu):
+    """Set JAX up for PyTensor's JAX mode, on ``gpu`` or else on the CPU."""
+    if importlib.util.find_spec('jax') is None:
+        raise _flag_error('mode=JAX needs JAX, which is not installed '
+                          '(pip install -e ".[jax]", or ".[cuda]")')
+    import jax
+    # PyTensor's JAX module turns JAX's 64-bit types on for floatX=float64
+    # and off for float32 (with them on, its JAX code would compute a
+    # float32 graph partly in float64) the first time it is imported:
+    # import it now, so that the setting holds from the start.
+    import pytensor.link.jax.dispatch  # noqa: F401
+    # With 64-bit types off, JAX warns on every call that the graph's
+    # int64 indices and float64 error rates are computed in 32 bits; that
+    # is what float32 asks for (``training.evaluator`` makes the error
+    # rates exact again).
+    warnings.filterwarnings('ignore', message=r'Explicitly requested dtype '
+                            r'\w+ requested in \w+ is not available')
+    # It also warns, on every compile, that it skips the graph's shape
+    # assertions (JAX cannot raise inside a traced function); the shapes
+    # here are fixed when the functions are built.
+    warnings.filterwarnings('ignore', message=r'Skipping .* as JAX tracing '
+                            'would remove it')
+    global _jax_device, _jax_gpu_name
+    if gpu is not None:
+        _jax_device = gpu
+        number = re.sub(r'\D', '', _flags['device']) or '0'
+        _jax_gpu_name = 'cuda' + number
+        # float32 products in float32, not TF32, as on the CPU
+        jax.config.update('jax_default_matmul_precision', 'highest')
+    else:   # device=cpu,mode=JAX: the CPU even where a GPU is present
+        _jax_device = jax.devices('cpu')[0]
+    jax.config.update('jax_default_device', _jax_device)
+
+
 def _import_pytensor():
     flags, gpu = _pytensor_flags()
     mapped = ','.join('%s=%s' % (k, v) for k, v in flags.items()
@@ -208,15 +243,7 @@ def _import_pytensor():
     except ValueError as e:
         raise _flag_error(e) from e
     if str(pytensor.config.mode) == 'JAX':
-        if importlib.util.find_spec('jax') is None:
-            raise _flag_error('mode=JAX needs JAX, which is not installed '
-                              '(pip install -e ".[jax]", or ".[cuda]")')
-        import jax
-        jax.config.update('jax_enable_x64', True)   # float64 means float64
-        if gpu is not None:
-            jax.config.update('jax_default_device', gpu)
-        global _jax_device
-        _jax_device = gpu or jax.devices()[0]
+        _configure_jax(gpu)
 
     # The tutorial's names that PyTensor spells differently.
     class Tensor(types.ModuleType):
@@ -266,9 +293,7 @@ def device():
             if gpuarray.pygpu_activated:
                 return theano.config.device
         return 'cpu'
-    if jax_mode() and _jax_device.platform != 'cpu':
-        return '%s%d' % (_jax_device.platform, _jax_device.id)
-    return 'cpu'
+    return _jax_gpu_name or 'cpu'
 
 
 def device_name():
@@ -299,3 +324,13 @@ def describe():
     """One line saying which engine, device and floatX this run uses."""
     return '... using %s on device %s with floatX=%s' % (
         ENGINE, device(), theano.config.floatX)
+
+
+def host_array(values):
+    """Scalars returned by compiled functions, as one numpy array: under
+    JAX they are device arrays, brought back in one copy, not one each."""
+    import numpy
+    if jax_mode() and len(values):
+        import jax.numpy as jnp
+        return numpy.asarray(jnp.stack(values))
+    return numpy.asarray(values, dtype=float)

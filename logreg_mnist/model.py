@@ -164,21 +164,26 @@ def save_model(classifier, path, **provenance):
     ending in ``.npz`` only the ``.npz`` is written.
     """
     from . import __version__
-    # values kept on a JAX device would pickle as JAX arrays: keep it plain
-    for param in classifier.params:
-        value = param.get_value(borrow=True)
-        if not isinstance(value, numpy.ndarray):
-            param.set_value(numpy.asarray(value), borrow=True)
-    W = classifier.W.get_value()
-    b = classifier.b.get_value()
+    # Under JAX the weights are device arrays: copy them to the host once,
+    # pickle the model holding the copies, and give the device arrays back
+    # (training goes on with them, nothing is uploaded again).
+    storages = [param.container.storage for param in classifier.params]
+    on_device = [storage[0] for storage in storages]
+    W, b = (numpy.array(value) for value in on_device)
     fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],
                   floatX=str(W.dtype), package_version=__version__,
                   engine=ENGINE, device=device())
     fields.update(provenance)
     with deferred_interrupts():  # Ctrl-C waits until both files are written
         if not path.endswith('.npz'):
-            with atomic_write(path) as f:
-                pickle.dump(classifier, f)
+            try:
+                for storage, value in zip(storages, (W, b)):
+                    storage[0] = value
+                with atomic_write(path) as f:
+                    pickle.dump(classifier, f)
+            finally:
+                for storage, value in zip(storages, on_device):
+                    storage[0] = value
         with atomic_write(npz_path(path)) as f:
             numpy.savez(f, **{k: numpy.asarray(v)
                               for k, v in fields.items()})

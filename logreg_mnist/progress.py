@@ -18,14 +18,18 @@ class StatusLine(object):
         self.shown = False
         self.last = None   # no update shown yet: the first one shows
 
+    def due(self):
+        """True when an update would be shown now (a caller can skip making
+        the text, which may cost something, when it would not)."""
+        return self.enabled and (self.last is None or
+                                 time.monotonic() - self.last >=
+                                 self.interval)
+
     def update(self, text):
         """Show ``text`` (if the last update is old enough)."""
-        if not self.enabled:
+        if not self.due():
             return
-        now = time.monotonic()
-        if self.last is not None and now - self.last < self.interval:
-            return
-        self.last = now
+        self.last = time.monotonic()
         self.stream.write('\r\033[K' + text)
         self.stream.flush()
         self.shown = True

@@ -14,7 +14,7 @@ taken so far.
 """
 import numpy
 
-from .engine import describe, theano, T
+from .engine import describe, host_array, theano, T
 from .errors import TrainingStopped
 from .model import LogisticRegression
 from .progress import StatusLine
@@ -46,6 +46,39 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
     validate_model = evaluator(classifier, index, x, y, valid, batch_size)
     test_model = evaluator(classifier, index, x, y, test, batch_size)
     return classifier, train_model, validate_model, test_model
+
+
+class DivergenceWatch(object):
+    """Catches a cost that became NaN or infinite (a learning rate too
+    large) without asking for each step's cost: on a GPU, reading a value
+    back waits for the device, so the costs are kept where they are and
+    looked at together, once before each validation and at the end.  No
+    model with NaN weights is ever saved."""
+
+    def __init__(self, n_train_batches):
+        self.n_train_batches = n_train_batches
+        self.costs = []
+        self.checked = 0   # steps before self.costs[0]
+
+    def add(self, cost):
+        self.costs.append(cost)
+
+    def diverged(self, learning_rate, run):
+        """None, or the TrainingStopped that names the first bad step."""
+        costs = host_array(self.costs)
+        bad = numpy.flatnonzero(~numpy.isfinite(costs))
+        first = self.checked
+        self.checked += len(self.costs)
+        self.costs = []
+        if not len(bad):
+            return None
+        epoch, minibatch_index = divmod(first + int(bad[0]),
+                                        self.n_train_batches)
+        return TrainingStopped(
+            'the cost became %s at epoch %i, minibatch %i/%i: the learning '
+            'rate %g is too large; %s' % (
+                costs[bad[0]], epoch + 1, minibatch_index + 1,
+                self.n_train_batches, learning_rate, run.what_is_saved()))
 
 
 def validate(run, epoch, minibatch_index, n_train_batches, iteration):
@@ -92,6 +125,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                   n_batches(datasets[2][0], batch_size), model_out, dataset,
                   learning_rate=learning_rate, batch_size=batch_size)
         status = StatusLine()   # a live line on a terminal, else nothing
+        watch = DivergenceWatch(n_train_batches)
         stopped = None
         epoch = 0
         done_looping = False
@@ -100,18 +134,17 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
             for minibatch_index in range(n_train_batches):
                 minibatch_avg_cost = train_model(minibatch_index)
                 iter = (epoch - 1) * n_train_batches + minibatch_index
-                if status.enabled:
+                watch.add(minibatch_avg_cost)
+                if status.enabled and status.due():
                     status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
                         epoch, minibatch_index + 1, n_train_batches,
                         minibatch_avg_cost))
-                if not numpy.isfinite(minibatch_avg_cost):
-                    stopped = TrainingStopped(
-                        'the cost became %s at epoch %i, minibatch %i/%i: the '
-                        'learning rate %g is too large; %s' % (
-                            minibatch_avg_cost, epoch, minibatch_index + 1,
-                            n_train_batches, learning_rate,
-                            run.what_is_saved()))
-                elif (iter + 1) % validation_frequency == 0:
+                validating = (iter + 1) % validation_frequency == 0
+                if validating or patience <= iter or stop or (
+                        epoch == n_epochs and
+                        minibatch_index == n_train_batches - 1):
+                    stopped = watch.diverged(learning_rate, run)
+                if validating and not stopped:
                     status.clear()
                     loss, best = validate(run, epoch, minibatch_index,
                                           n_train_batches, iter)
