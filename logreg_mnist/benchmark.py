@@ -13,14 +13,16 @@ with the device, floatX, BLAS library and threads in use.
 
 ``--compare`` runs the same epoch under several configurations, each in a
 fresh worker process: the port on the CPU in float64 and float32, the port
-with ``device=cuda`` (reported as unavailable where no GPU can be used), and
-peers that implement the same epoch without Theano (``scripts/peers.py``:
-NumPy, and PyTorch when it is installed).  Workers take turns, a few epochs
-each, round after round, so that a machine that slows down for a while
-slows every configuration alike; the ratios in the table are the point.
-Each turn starts after a short pause and an untimed epoch, so that the BLAS
-threads of the previous worker, which spin for a while after their last
-call, have gone quiet.
+with ``device=cuda`` (reported as unavailable where no GPU can be used) and
+in PyTensor's JAX mode on the CPU, and the peers of ``peers.py``: NumPy,
+JAX (a jitted step per minibatch, and an epoch as one ``lax.scan``) and
+PyTorch, run by ``--peer-python`` (by default this Python; on Python 3.11,
+where Theano pins numpy 1.23, give it a venv with today's NumPy).  Workers
+take turns, a few epochs each, round after round, so that a machine that
+slows down for a while slows every configuration alike; the ratios in the
+table are the point.  Each turn starts after a short pause and an untimed
+epoch, so that the BLAS threads of the previous worker, which spin for a
+while after their last call, have gone quiet.
 
 Every timed epoch ends with host-side numbers (the cost, the validation
 error), so GPU work is synchronised before the clock stops.
@@ -58,6 +60,8 @@ CONFIGS = {
     'port-jax-cpu-float32': ('port', 'device=cpu,mode=JAX,floatX=float32'),
     'numpy-float64': ('numpy', 'float64'),
     'numpy-float32': ('numpy', 'float32'),
+    'jax-step-float32': ('jax-step', 'float32'),
+    'jax-scan-float32': ('jax-scan', 'float32'),
     'torch-float32': ('torch', 'float32'),
 }
 #: what --compare runs by default
@@ -72,12 +76,16 @@ def port_epoch(arrays, batch_size):
     """The Theano port's compiled functions and the tutorial's epoch."""
     import numpy
     from .data import shared_dataset
-    from .engine import ENGINE, blas_ldflags, device, device_name, theano
+    from .engine import (ENGINE, blas_ldflags, device, device_name,
+                         jax_mode, theano)
     from .sgd import build_model
     datasets = [shared_dataset(xy) for xy in arrays]
     start = time.perf_counter()
     _, train_model, validate_model, _ = build_model(
         datasets + datasets[-1:], batch_size=batch_size)
+    # JIT backends (Numba, XLA) compile at the first call: count it here
+    float(numpy.asarray(train_model(0)))
+    float(validate_model(0))
     compile_time = time.perf_counter() - start
     n_train_batches = len(arrays[0][0]) // batch_size
     n_valid_batches = len(arrays[1][0]) // batch_size
@@ -95,30 +103,11 @@ def port_epoch(arrays, batch_size):
             'floatX': theano.config.floatX, 'blas.ldflags': ldflags,
             'blas': blas_in_use(linked) if linked else
             "NumPy's, through its C API (blas.ldflags is empty)"}
-    if info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
+    if jax_mode():
+        info['blas'] = "XLA's own (Eigen on a CPU, cuBLAS on a GPU)"
+    elif info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
         info['blas'] = blas_in_use()
     return epoch, info, compile_time
-
-
-def peer_epoch(name, arrays, dtype, batch_size):
-    """A peer from scripts/peers.py (looked for beside the package)."""
-    import importlib.util
-    path = os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), 'scripts', 'peers.py')
-    if not os.path.isfile(path):
-        raise RuntimeError('scripts/peers.py not found: run from a source '
-                           'checkout (pip install -e .)')
-    spec = importlib.util.spec_from_file_location('peers', path)
-    peers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peers)
-    if name == 'torch' and importlib.util.find_spec('torch') is None:
-        raise RuntimeError('PyTorch is not installed '
-                           '(pip install torch==2.13.0)')
-    start = time.perf_counter()
-    epoch, info = peers.PEERS[name](arrays[0], arrays[1], dtype, batch_size)
-    info.setdefault('blas', blas_in_use())
-    info.update(device='cpu', floatX=dtype)
-    return epoch, info, time.perf_counter() - start
 
 
 def blas_in_use(names=None):
@@ -158,67 +147,41 @@ def blas_in_use(names=None):
 # WORKER #
 ##########
 
-def load_arrays(folder):
-    import numpy
-    return [(numpy.load(os.path.join(folder, split + '_x.npy')),
-             numpy.load(os.path.join(folder, split + '_y.npy')))
-            for split in ('train', 'valid')]
-
-
 def worker(config, folder, batch_size):
-    """Serve one configuration: build it, then run epochs on request.
+    """Serve the port in one configuration (see ``peers.serve``)."""
+    from .peers import load_arrays, serve
 
-    Protocol on stdin/stdout, one JSON object per line: the worker first
-    reports ``{"compile", "first", "info"}`` (or ``{"error"}``), then answers
-    each line ``N`` with ``{"times": [N epoch durations]}``.
-    """
-    protocol = os.fdopen(os.dup(sys.stdout.fileno()), 'w')
-    sys.stdout = sys.stderr          # nothing else may write to the channel
-
-    def send(obj):
-        protocol.write(json.dumps(obj) + '\n')
-        protocol.flush()
-
-    kind, setting = CONFIGS[config]
-    try:
-        arrays = load_arrays(folder)
-        if kind == 'port':
-            epoch, info, compile_time = port_epoch(arrays, batch_size)
-        else:
-            epoch, info, compile_time = peer_epoch(kind, arrays, setting,
-                                                   batch_size)
-        start = time.perf_counter()
-        epoch()
-        first = time.perf_counter() - start
-        epoch()                      # warm-up, not counted
-    except Exception as e:
-        send({'error': '%s' % e})
-        return
-    send({'compile': compile_time, 'first': first, 'info': info})
-    for line in sys.stdin:
-        if not line.strip():
-            break
-        epoch()       # untimed: lets BLAS threads of the last turn settle
-        times = []
-        for _ in range(int(line)):
-            start = time.perf_counter()
-            epoch()
-            times.append(time.perf_counter() - start)
-        send({'times': times})
+    def build():
+        return port_epoch(load_arrays(folder), batch_size)
+    serve(build)
 
 
-def start_worker(config, folder, batch_size, extra_flags):
+def start_worker(config, folder, batch_size, extra_flags, peer_python):
+    """A worker process for ``config``: the port in this interpreter, a
+    peer in ``peer_python`` (peers.py runs there as a plain script)."""
+    from . import peers
     env = dict(USER_ENV)
     kind, setting = CONFIGS[config]
     if kind == 'port':
         env['THEANO_FLAGS'] = ','.join(
             f for f in (env.get('THEANO_FLAGS', ''), setting, extra_flags)
             if f)
-    return subprocess.Popen(
-        [sys.executable, '-m', 'logreg_mnist.benchmark', '--worker', config,
-         '--data-folder', folder, '--batch-size', str(batch_size)],
-        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    if 'cuda' in config:
+        # JAX takes 75 % of a GPU's memory up front unless told not to;
+        # two workers on one GPU would fight over it
+        env['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
+    elif 'cpu' in config or kind != 'port':
+        env['JAX_PLATFORMS'] = 'cpu'   # a CPU run never touches a GPU
+    if kind == 'port':
+        command = [sys.executable, '-m', 'logreg_mnist.benchmark',
+                   '--worker', config, '--data-folder', folder,
+                   '--batch-size', str(batch_size)]
+    else:
+        command = [peer_python, peers.__file__, '--worker', kind, setting,
+                   folder, str(batch_size)]
+    return subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 ##########
@@ -273,7 +236,8 @@ def measure(configs, folder, args):
     """Start a worker per config and time them in interleaved rounds."""
     rows, workers = [], {}
     for config in configs:
-        proc = start_worker(config, folder, args.batch_size, args.flags)
+        proc = start_worker(config, folder, args.batch_size, args.flags,
+                            args.peer_python)
         reply = proc.stdout.readline()
         try:
             ready = json.loads(reply)
@@ -354,6 +318,11 @@ def build_parser():
                              % ', '.join(CONFIGS))
     parser.add_argument('--flags', default='',
                         help='extra THEANO_FLAGS for the port in every run')
+    parser.add_argument('--peer-python', default=sys.executable,
+                        help='the Python that runs the peers (NumPy, JAX, '
+                             'PyTorch), e.g. a venv with today\'s NumPy '
+                             'where Theano pins numpy 1.23 (default: this '
+                             'Python)')
     parser.add_argument('--worker', choices=sorted(CONFIGS),
                         help=argparse.SUPPRESS)
     parser.add_argument('--data-folder', help=argparse.SUPPRESS)
@@ -388,8 +357,9 @@ def benchmark(args):
     print()
     for r in rows:
         if 'error' not in r:
-            print('%-20s %sBLAS: %s' % (
-                r['config'], 'GPU: %s; ' % r['info']['device_name']
+            print('%-20s Python %s; %sBLAS: %s' % (
+                r['config'], r['info']['python'],
+                'GPU: %s; ' % r['info']['device_name']
                 if r['info'].get('device_name') else '', r['info']['blas']))
     return result
 

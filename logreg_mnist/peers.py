@@ -1,36 +1,64 @@
-"""The tutorial's epoch written without Theano: the peers of the benchmark.
+"""The tutorial's epoch written without Theano: the benchmark's peers.
 
-``python -m logreg_mnist.benchmark --compare`` times these next to the Theano
-port, in the same run, so that the ratio between them holds on a noisy
-machine.  Each peer is what a competent user would write in an afternoon:
-the same model (softmax regression, zero-initialised W and b), the same
-minibatch SGD step (mean negative log-likelihood, learning rate 0.13, batch
-600) and the same epoch (every training minibatch, then the zero-one loss of
-every validation minibatch).
+``python -m logreg_mnist.benchmark --compare`` times these beside the port
+in the same run, so that the ratios hold on a noisy machine.  Each is what
+a user who knows the library would write today, at its best: the same
+model (softmax regression, W and b starting at zero), the same step
+(minibatch SGD on the mean negative log-likelihood, learning rate 0.13,
+batch 600) and the same epoch (every training minibatch, then the zero-one
+loss of every validation minibatch).
 
-This file is benchmark code: the package never imports it.
+* ``numpy``: the gradient written out by hand;
+* ``jax-step``: one ``jax.jit`` step called per minibatch, as a
+  straightforward JAX port would;
+* ``jax-scan``: the whole training pass of an epoch as one ``lax.scan``
+  compiled by XLA, JAX's fastest form;
+* ``torch``: PyTorch's autograd and fused cross-entropy.
 
-Each ``*_epoch`` function takes ``((train_x, train_y), (valid_x, valid_y))``
-as numpy arrays and returns ``(epoch, info)``: a function that runs one
-epoch and returns the mean validation error, and a dict describing the
-library.
+This file needs only numpy (and the peer's library): the benchmark runs it
+as a script, ``python peers.py --worker ...``, in whichever interpreter
+``--peer-python`` names, so that peers can use a newer NumPy than the one
+Theano 1.0.5 pins.  The worker protocol (``serve``) is the port's too.
 """
-import numpy
+import json
+import os
+import sys
+import time
+
+if __name__ == '__main__':   # run as a script: the package's own modules
+    del sys.path[0]          # (flags.py, data.py...) must not shadow others
+
+import numpy  # noqa: E402
+
+
+def _slices(n, batch_size):
+    return [slice(i * batch_size, (i + 1) * batch_size)
+            for i in range(n // batch_size)]
+
+
+def numpy_info():
+    """NumPy's version and the BLAS it was built with."""
+    blas = 'unknown'
+    try:
+        config = numpy.show_config(mode='dicts')
+        found = config['Build Dependencies']['blas']
+        blas = '%s %s' % (found.get('name'), found.get('version'))
+    except Exception:   # numpy < 1.25 has no dicts
+        pass
+    return 'NumPy %s' % numpy.__version__, blas
 
 
 def numpy_epoch(train, valid, dtype='float32', batch_size=600,
                 learning_rate=0.13):
-    """Plain NumPy, with the gradient of the softmax cross-entropy by hand."""
-    train_x, train_y = (numpy.asarray(train[0], dtype), train[1])
-    valid_x, valid_y = (numpy.asarray(valid[0], dtype), valid[1])
-    n_in, n_out = train_x.shape[1], 10
-    W = numpy.zeros((n_in, n_out), dtype)
-    b = numpy.zeros(n_out, dtype)
+    """Plain NumPy, with the softmax cross-entropy gradient by hand."""
+    train_x, train_y = numpy.asarray(train[0], dtype), train[1]
+    valid_x, valid_y = numpy.asarray(valid[0], dtype), valid[1]
+    W = numpy.zeros((train_x.shape[1], 10), dtype)
+    b = numpy.zeros(10, dtype)
     lr = numpy.asarray(learning_rate, dtype)
     rows = numpy.arange(batch_size)
 
     def step(x, y):
-        nonlocal W, b
         z = x @ W + b
         z -= z.max(axis=1, keepdims=True)
         p = numpy.exp(z)
@@ -38,21 +66,99 @@ def numpy_epoch(train, valid, dtype='float32', batch_size=600,
         cost = -numpy.log(p[rows, y]).mean()
         p[rows, y] -= 1             # d cost / d z, times the batch size
         p /= batch_size
-        W -= lr * (x.T @ p)
-        b -= lr * p.sum(axis=0)
+        W[...] -= lr * (x.T @ p)
+        b[...] -= lr * p.sum(axis=0)
         return cost
 
     def epoch():
-        for i in range(len(train_x) // batch_size):
-            s = slice(i * batch_size, (i + 1) * batch_size)
+        for s in _slices(len(train_x), batch_size):
             step(train_x[s], train_y[s])
-        errors = [numpy.mean(numpy.argmax(valid_x[s] @ W + b, axis=1)
-                             != valid_y[s])
-                  for s in (slice(i * batch_size, (i + 1) * batch_size)
-                            for i in range(len(valid_x) // batch_size))]
-        return float(numpy.mean(errors))
+        return float(numpy.mean([
+            numpy.mean(numpy.argmax(valid_x[s] @ W + b, axis=1)
+                       != valid_y[s])
+            for s in _slices(len(valid_x), batch_size)]))
 
-    return epoch, {'library': 'NumPy %s' % numpy.__version__}
+    library, blas = numpy_info()
+    return epoch, {'library': library, 'blas': blas}
+
+
+def _jax_setup(dtype):
+    import jax
+    if dtype == 'float64':
+        jax.config.update('jax_enable_x64', True)
+    return jax, jax.numpy
+
+
+def _jax_model(jnp, jax, learning_rate):
+    def cost(params, x, y):
+        W, b = params
+        log_p = jax.nn.log_softmax(x @ W + b)
+        return -jnp.mean(jnp.take_along_axis(log_p, y[:, None], axis=1))
+
+    def step(params, x, y):
+        value, grads = jax.value_and_grad(cost)(params, x, y)
+        return (tuple(p - learning_rate * g for p, g in zip(params, grads)),
+                value)
+
+    def mistakes(params, x, y):
+        W, b = params
+        return jnp.sum(jnp.argmax(x @ W + b, axis=1) != y)
+    return step, mistakes
+
+
+def _jax_data(jnp, jax, data, dtype, batch_size):
+    """The full minibatches of a split on the device, (n, batch, ...)."""
+    x, y = numpy.asarray(data[0], dtype), numpy.asarray(data[1], 'int32')
+    n = len(x) // batch_size
+    return (jax.device_put(x[:n * batch_size].reshape(n, batch_size, -1)),
+            jax.device_put(y[:n * batch_size].reshape(n, batch_size)))
+
+
+def jax_step_epoch(train, valid, dtype='float32', batch_size=600,
+                   learning_rate=0.13):
+    """JAX on the CPU: a jitted step called once per minibatch."""
+    jax, jnp = _jax_setup(dtype)
+    step, errors = _jax_model(jnp, jax, learning_rate)
+    tx, ty = _jax_data(jnp, jax, train, dtype, batch_size)
+    vx, vy = _jax_data(jnp, jax, valid, dtype, batch_size)
+    params = [(jnp.zeros((tx.shape[2], 10), dtype), jnp.zeros(10, dtype))]
+    # compiled ahead of time, so that the benchmark's "compile s" holds it
+    step = jax.jit(step).lower(params[0], tx[0], ty[0]).compile()
+    errors = jax.jit(errors).lower(params[0], vx[0], vy[0]).compile()
+
+    def epoch():
+        for i in range(tx.shape[0]):
+            params[0], cost = step(params[0], tx[i], ty[i])
+        return float(numpy.mean([int(errors(params[0], vx[i], vy[i]))
+                                 for i in range(vx.shape[0])])) / batch_size
+    return epoch, _jax_info(jax, 'jitted step per minibatch')
+
+
+def jax_scan_epoch(train, valid, dtype='float32', batch_size=600,
+                   learning_rate=0.13):
+    """JAX on the CPU: each epoch's training pass as one ``lax.scan``."""
+    jax, jnp = _jax_setup(dtype)
+    step, errors = _jax_model(jnp, jax, learning_rate)
+    tx, ty = _jax_data(jnp, jax, train, dtype, batch_size)
+    vx, vy = _jax_data(jnp, jax, valid, dtype, batch_size)
+
+    def run_epoch(params):
+        params, costs = jax.lax.scan(
+            lambda p, batch: step(p, *batch), params, (tx, ty))
+        return params, jax.vmap(lambda x, y: errors(params, x, y))(vx, vy)
+
+    params = [(jnp.zeros((tx.shape[2], 10), dtype), jnp.zeros(10, dtype))]
+    run_epoch = jax.jit(run_epoch).lower(params[0]).compile()
+
+    def epoch():
+        params[0], mistakes = run_epoch(params[0])
+        return float(numpy.mean(numpy.asarray(mistakes))) / batch_size
+    return epoch, _jax_info(jax, 'epoch as one lax.scan')
+
+
+def _jax_info(jax, how):
+    return {'library': 'JAX %s (%s)' % (jax.__version__, how),
+            'blas': "XLA's own (Eigen)"}
 
 
 def torch_epoch(train, valid, dtype='float32', batch_size=600,
@@ -70,22 +176,18 @@ def torch_epoch(train, valid, dtype='float32', batch_size=600,
     b = torch.zeros(10, dtype=tdtype, requires_grad=True)
 
     def epoch():
-        nonlocal W, b
-        for i in range(len(train_x) // batch_size):
-            s = slice(i * batch_size, (i + 1) * batch_size)
+        for s in _slices(len(train_x), batch_size):
             cost = F.cross_entropy(train_x[s] @ W + b, train_y[s])
             W.grad = b.grad = None
             cost.backward()
             with torch.no_grad():
                 W -= learning_rate * W.grad
                 b -= learning_rate * b.grad
-            cost.item()              # the tutorial's train_model returns it
         with torch.no_grad():
-            errors = [(torch.argmax(valid_x[s] @ W + b, dim=1) != valid_y[s])
-                      .double().mean().item()
-                      for s in (slice(i * batch_size, (i + 1) * batch_size)
-                                for i in range(len(valid_x) // batch_size))]
-        return float(numpy.mean(errors))
+            return float(numpy.mean([
+                (torch.argmax(valid_x[s] @ W + b, dim=1) != valid_y[s])
+                .double().mean().item()
+                for s in _slices(len(valid_x), batch_size)]))
 
     return epoch, {'library': 'PyTorch %s (%d threads)'
                               % (torch.__version__, torch.get_num_threads()),
@@ -93,4 +195,74 @@ def torch_epoch(train, valid, dtype='float32', batch_size=600,
                            % torch.backends.mkl.is_available()}
 
 
-PEERS = {'numpy': numpy_epoch, 'torch': torch_epoch}
+PEERS = {'numpy': numpy_epoch, 'jax-step': jax_step_epoch,
+         'jax-scan': jax_scan_epoch, 'torch': torch_epoch}
+
+#: The module each peer needs, to say so when it is missing.
+NEEDS = {'numpy': 'numpy', 'jax-step': 'jax', 'jax-scan': 'jax',
+         'torch': 'torch'}
+
+
+def load_arrays(folder):
+    """The (train, valid) arrays the benchmark wrote for its workers."""
+    return [(numpy.load(os.path.join(folder, split + '_x.npy')),
+             numpy.load(os.path.join(folder, split + '_y.npy')))
+            for split in ('train', 'valid')]
+
+
+def serve(build):
+    """Run a benchmark worker: ``build()`` returns ``(epoch, info,
+    compile seconds)``; then, one JSON object per line on stdout, report
+    ``{"compile", "first", "info"}`` (or ``{"error"}``), and answer each
+    line ``N`` on stdin with ``{"times": [N epoch durations]}``."""
+    protocol = os.fdopen(os.dup(sys.stdout.fileno()), 'w')
+    sys.stdout = sys.stderr          # nothing else may write to the channel
+
+    def send(obj):
+        protocol.write(json.dumps(obj) + '\n')
+        protocol.flush()
+
+    try:
+        epoch, info, compile_time = build()
+        start = time.perf_counter()
+        epoch()
+        first = time.perf_counter() - start
+        epoch()                      # warm-up, not counted
+    except Exception as e:
+        send({'error': '%s' % e})
+        return
+    info.setdefault('python', '%d.%d.%d' % sys.version_info[:3])
+    send({'compile': compile_time, 'first': first, 'info': info})
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        epoch()       # untimed: lets BLAS threads of the last turn settle
+        times = []
+        for _ in range(int(line)):
+            start = time.perf_counter()
+            epoch()
+            times.append(time.perf_counter() - start)
+        send({'times': times})
+
+
+def peer_worker(name, dtype, folder, batch_size):
+    """Serve peer ``name`` (this file run as a script by the benchmark)."""
+    import importlib.util
+
+    def build():
+        if importlib.util.find_spec(NEEDS[name]) is None:
+            raise RuntimeError('%s is not installed in %s'
+                               % (NEEDS[name], sys.executable))
+        arrays = load_arrays(folder)
+        start = time.perf_counter()
+        epoch, info = PEERS[name](arrays[0], arrays[1], dtype, batch_size)
+        info.update(device='cpu', floatX=dtype)
+        return epoch, info, time.perf_counter() - start
+    serve(build)
+
+
+if __name__ == '__main__':
+    # python peers.py --worker NAME DTYPE FOLDER BATCH_SIZE
+    if len(sys.argv) != 6 or sys.argv[1] != '--worker':
+        sys.exit('usage: peers.py --worker NAME DTYPE FOLDER BATCH_SIZE')
+    peer_worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))

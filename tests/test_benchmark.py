@@ -2,6 +2,7 @@
 every configuration with ratios computed from its own measurements."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy
@@ -10,37 +11,50 @@ import pytest
 import helpers
 import reference
 from helpers import run_module
-from logreg_mnist import engine
-
-PEERS = Path(__file__).resolve().parents[1] / 'scripts' / 'peers.py'
-
-
-def load_peers():
-    spec = importlib.util.spec_from_file_location('peers', PEERS)
-    peers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(peers)
-    return peers
-
+from logreg_mnist import engine, peers
 
 def first_validation_error(sets, batch_size):
     lines, _, _ = reference.sgd_trace(sets, batch_size=batch_size, n_epochs=1)
     return float(lines[0].split()[-2]) / 100
 
 
-@pytest.mark.parametrize('peer', ['numpy', 'torch'])
+@pytest.mark.parametrize('peer', sorted(peers.PEERS))
 def test_peers_compute_the_tutorials_epoch(peer):
     sets = helpers.synthetic(sizes=(400, 200, 200))
-    if peer == 'torch' and importlib.util.find_spec('torch') is None:
-        # PyTorch is optional: without it the peer is missing, not broken
+    if importlib.util.find_spec(peers.NEEDS[peer]) is None:
+        # an optional library: without it the peer is missing, not broken
         with pytest.raises(ImportError):
-            load_peers().PEERS[peer](sets[0], sets[1], 'float64', 20)
+            peers.PEERS[peer](sets[0], sets[1], 'float64', 20)
         return
-    epoch, info = load_peers().PEERS[peer](sets[0], sets[1], 'float64',
-                                           batch_size=20)
+    epoch, info = peers.PEERS[peer](sets[0], sets[1], 'float64',
+                                    batch_size=20)
     # after one epoch, the validation error is the reference's first line
     assert epoch() == pytest.approx(first_validation_error(sets, 20),
                                     abs=1e-12)
-    assert info['library'].split()[0] in ('NumPy', 'PyTorch')
+    assert info['library'].split()[0] in ('NumPy', 'JAX', 'PyTorch')
+
+
+def test_peers_run_as_a_script_in_another_python(tmp_path):
+    """The benchmark runs peers.py as a plain script (in --peer-python):
+    it must work without the package around it."""
+    import json
+    import subprocess
+    import sys
+    sets = helpers.synthetic(sizes=(400, 200, 200))
+    for split, (x, y) in zip(('train', 'valid'), sets):
+        numpy.save(tmp_path / (split + '_x.npy'), x)
+        numpy.save(tmp_path / (split + '_y.npy'), y)
+    script = tmp_path / 'alone' / 'peers.py'
+    script.parent.mkdir()
+    script.write_bytes(Path(peers.__file__).read_bytes())
+    out = subprocess.run(
+        [sys.executable, str(script), '--worker', 'numpy', 'float64',
+         str(tmp_path), '20'], input='1\n\n', capture_output=True,
+        text=True, cwd=tmp_path, timeout=300)
+    ready, timed = [json.loads(l) for l in out.stdout.splitlines()]
+    assert ready['info']['library'].startswith('NumPy ')
+    assert ready['info']['python'].count('.') == 2
+    assert len(timed['times']) == 1
 
 
 @pytest.fixture(scope='module')
@@ -56,7 +70,7 @@ def test_compare_runs_every_configuration(compared):
     assert sorted(rows) == sorted(
         ['port-cpu-float64', 'port-cpu-float32', 'port-cuda-float32',
          'port-jax-cpu-float32', 'numpy-float64', 'numpy-float32',
-         'torch-float32'])
+         'jax-step-float32', 'jax-scan-float32', 'torch-float32'])
     for name in ('port-cpu-float64', 'port-cpu-float32', 'numpy-float64',
                  'numpy-float32'):
         row = rows[name]
@@ -81,8 +95,14 @@ def test_compare_runs_every_configuration(compared):
     else:
         assert jax['info']['library'].endswith('(JAX)')
         assert jax['epochs_per_sec'] > 0
-    if importlib.util.find_spec('torch') is None:
-        assert 'PyTorch is not installed' in rows['torch-float32']['error']
+    for name, module in (('torch-float32', 'torch'),
+                         ('jax-step-float32', 'jax'),
+                         ('jax-scan-float32', 'jax')):
+        if importlib.util.find_spec(module) is None:
+            assert rows[name]['error'] == '%s is not installed in %s' % (
+                module, sys.executable)
+        else:
+            assert rows[name]['epochs_per_sec'] > 0
 
 
 def test_ratios_compare_each_run_with_the_port_at_its_precision(compared):
@@ -132,4 +152,5 @@ def test_unknown_config_is_one_line():
                                   'port, port-cpu-float64, port-cpu-float32, '
                                   'port-cuda-float32, port-jax-cpu-float32, '
                                   'numpy-float64, numpy-float32, '
+                                  'jax-step-float32, jax-scan-float32, '
                                   'torch-float32')
