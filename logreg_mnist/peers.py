@@ -176,6 +176,7 @@ def torch_epoch(train, valid, dtype='float32', batch_size=600,
     b = torch.zeros(10, dtype=tdtype, requires_grad=True)
 
     def epoch():
+        nonlocal W, b
         for s in _slices(len(train_x), batch_size):
             cost = F.cross_entropy(train_x[s] @ W + b, train_y[s])
             W.grad = b.grad = None
