@@ -3,11 +3,12 @@ Regression" (``logistic_sgd.py``) as an installable package.
 
 Where to look:
 
-* ``engine``  -- Theano or PyTensor chosen, configured and imported, once
-* ``model``   -- ``LogisticRegression``
-* ``data``    -- ``load_data``, ``shared_dataset`` and the file formats
-* ``sgd``     -- ``sgd_optimization_mnist``: compiled functions and the loop
-* ``train`` / ``predict`` -- the command lines
+* ``engine``    -- Theano or PyTensor chosen and imported, once
+* ``model``     -- ``LogisticRegression``, saving and loading it
+* ``data``      -- ``load_data``, ``shared_dataset`` and the file formats
+* ``training``  -- what SGD and CG share: minibatches, outputs, the best model
+* ``sgd``       -- ``sgd_optimization_mnist``: compiled functions and the loop
+* ``train`` / ``predict`` / ``cg`` / ``plot`` / ``benchmark`` -- the commands
 
 The public names below are imported on first use, so that ``--help`` and
 ``import logreg_mnist`` do not pay for importing Theano.

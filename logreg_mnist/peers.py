@@ -82,14 +82,15 @@ def numpy_epoch(train, valid, dtype='float32', batch_size=600,
     return epoch, {'library': library, 'blas': blas}
 
 
-def _jax_setup(dtype):
+def _jax_parts(train, valid, dtype, batch_size, learning_rate):
+    """What both JAX peers use: jax, its numpy, the step and the count of
+    mistakes, the splits on the device as (batches, batch, ...) arrays,
+    and zero parameters."""
     import jax
+    import jax.numpy as jnp
     if dtype == 'float64':
         jax.config.update('jax_enable_x64', True)
-    return jax, jax.numpy
 
-
-def _jax_model(jnp, jax, learning_rate):
     def cost(params, x, y):
         W, b = params
         log_p = jax.nn.log_softmax(x @ W + b)
@@ -103,33 +104,32 @@ def _jax_model(jnp, jax, learning_rate):
     def mistakes(params, x, y):
         W, b = params
         return jnp.sum(jnp.argmax(x @ W + b, axis=1) != y)
-    return step, mistakes
 
-
-def _jax_data(jnp, jax, data, dtype, batch_size):
-    """The full minibatches of a split on the device, (n, batch, ...)."""
-    x, y = numpy.asarray(data[0], dtype), numpy.asarray(data[1], 'int32')
-    n = len(x) // batch_size
-    return (jax.device_put(x[:n * batch_size].reshape(n, batch_size, -1)),
-            jax.device_put(y[:n * batch_size].reshape(n, batch_size)))
+    def on_device(data):
+        x = numpy.asarray(data[0], dtype)
+        y = numpy.asarray(data[1], 'int32')
+        n = len(x) // batch_size
+        return (jax.device_put(x[:n * batch_size].reshape(n, batch_size, -1)),
+                jax.device_put(y[:n * batch_size].reshape(n, batch_size)))
+    (tx, ty), (vx, vy) = on_device(train), on_device(valid)
+    params = (jnp.zeros((tx.shape[2], 10), dtype), jnp.zeros(10, dtype))
+    return jax, step, mistakes, (tx, ty, vx, vy), params
 
 
 def jax_step_epoch(train, valid, dtype='float32', batch_size=600,
                    learning_rate=0.13):
     """JAX on the CPU: a jitted step called once per minibatch."""
-    jax, jnp = _jax_setup(dtype)
-    step, errors = _jax_model(jnp, jax, learning_rate)
-    tx, ty = _jax_data(jnp, jax, train, dtype, batch_size)
-    vx, vy = _jax_data(jnp, jax, valid, dtype, batch_size)
-    params = [(jnp.zeros((tx.shape[2], 10), dtype), jnp.zeros(10, dtype))]
+    jax, step, mistakes, (tx, ty, vx, vy), zero = _jax_parts(
+        train, valid, dtype, batch_size, learning_rate)
+    params = [zero]
     # compiled ahead of time, so that the benchmark's "compile s" holds it
-    step = jax.jit(step).lower(params[0], tx[0], ty[0]).compile()
-    errors = jax.jit(errors).lower(params[0], vx[0], vy[0]).compile()
+    step = jax.jit(step).lower(zero, tx[0], ty[0]).compile()
+    mistakes = jax.jit(mistakes).lower(zero, vx[0], vy[0]).compile()
 
     def epoch():
         for i in range(tx.shape[0]):
             params[0], cost = step(params[0], tx[i], ty[i])
-        return float(numpy.mean([int(errors(params[0], vx[i], vy[i]))
+        return float(numpy.mean([int(mistakes(params[0], vx[i], vy[i]))
                                  for i in range(vx.shape[0])])) / batch_size
     return epoch, _jax_info(jax, 'jitted step per minibatch')
 
@@ -137,22 +137,20 @@ def jax_step_epoch(train, valid, dtype='float32', batch_size=600,
 def jax_scan_epoch(train, valid, dtype='float32', batch_size=600,
                    learning_rate=0.13):
     """JAX on the CPU: each epoch's training pass as one ``lax.scan``."""
-    jax, jnp = _jax_setup(dtype)
-    step, errors = _jax_model(jnp, jax, learning_rate)
-    tx, ty = _jax_data(jnp, jax, train, dtype, batch_size)
-    vx, vy = _jax_data(jnp, jax, valid, dtype, batch_size)
+    jax, step, mistakes, (tx, ty, vx, vy), zero = _jax_parts(
+        train, valid, dtype, batch_size, learning_rate)
 
     def run_epoch(params):
         params, costs = jax.lax.scan(
             lambda p, batch: step(p, *batch), params, (tx, ty))
-        return params, jax.vmap(lambda x, y: errors(params, x, y))(vx, vy)
+        return params, jax.vmap(lambda x, y: mistakes(params, x, y))(vx, vy)
 
-    params = [(jnp.zeros((tx.shape[2], 10), dtype), jnp.zeros(10, dtype))]
-    run_epoch = jax.jit(run_epoch).lower(params[0]).compile()
+    params = [zero]
+    run_epoch = jax.jit(run_epoch).lower(zero).compile()
 
     def epoch():
-        params[0], mistakes = run_epoch(params[0])
-        return float(numpy.mean(numpy.asarray(mistakes))) / batch_size
+        params[0], counts = run_epoch(params[0])
+        return float(numpy.mean(numpy.asarray(counts))) / batch_size
     return epoch, _jax_info(jax, 'epoch as one lax.scan')
 
 

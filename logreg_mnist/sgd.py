@@ -96,6 +96,21 @@ def validate(run, epoch, minibatch_index, n_train_batches, iteration):
     return loss, previous_best
 
 
+def _prepare(dataset, learning_rate, batch_size, model_out):
+    """The data, the model and its compiled functions, announced with the
+    tutorial's lines: (the Run, train_model, training minibatches)."""
+    datasets = load_for_training(dataset, batch_size, model_out)
+    print('... building the model', flush=True)
+    print(describe(), flush=True)
+    classifier, train_model, validate_model, test_model = build_model(
+        datasets, learning_rate, batch_size)
+    run = Run(classifier, validate_model,
+              n_batches(datasets[1][0], batch_size), test_model,
+              n_batches(datasets[2][0], batch_size), model_out, dataset,
+              learning_rate=learning_rate, batch_size=batch_size)
+    return run, train_model, n_batches(datasets[0][0], batch_size)
+
+
 def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                            dataset='mnist.pkl.gz', batch_size=600,
                            model_out='best_model.pkl'):
@@ -108,22 +123,13 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     the cost diverges or Ctrl-C / SIGTERM stops the run.
     """
     with prepared_outputs(model_out) as stop:
-        datasets = load_for_training(dataset, batch_size, model_out)
-        n_train_batches = n_batches(datasets[0][0], batch_size)
-        print('... building the model', flush=True)
-        print(describe(), flush=True)
-        classifier, train_model, validate_model, test_model = build_model(
-            datasets, learning_rate, batch_size)
-
+        run, train_model, n_train_batches = _prepare(
+            dataset, learning_rate, batch_size, model_out)
         print('... training the model', flush=True)
         patience = 5000               # steps to take whatever happens
         patience_increase = 2         # on a real improvement, wait this
         improvement_threshold = 0.995  # many times longer; "real" = 0.5 %
         validation_frequency = min(n_train_batches, patience // 2)
-        run = Run(classifier, validate_model,
-                  n_batches(datasets[1][0], batch_size), test_model,
-                  n_batches(datasets[2][0], batch_size), model_out, dataset,
-                  learning_rate=learning_rate, batch_size=batch_size)
         status = StatusLine()   # a live line on a terminal, else nothing
         watch = DivergenceWatch(n_train_batches)
         stopped = None
@@ -152,9 +158,9 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                         patience = max(patience, iter * patience_increase)
                 if not stopped and patience > iter and stop:
                     stopped = TrainingStopped(
-                        'training interrupted at epoch %i, minibatch %i/%i; %s'
-                        % (epoch, minibatch_index + 1, n_train_batches,
-                           run.what_is_saved()), exit_code=130)
+                        'training interrupted at epoch %i, minibatch %i/%i; '
+                        '%s' % (epoch, minibatch_index + 1, n_train_batches,
+                                run.what_is_saved()), exit_code=130)
                 if stopped or patience <= iter:
                     done_looping = True
                     break

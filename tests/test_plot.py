@@ -122,3 +122,30 @@ def test_predictions_refuse_data_of_another_width(trained, tmp_path):
         'python -m logreg_mnist.plot: error: %s has 20 pixels per image, '
         'but the model in %s expects 784' % (narrow, model))
     assert not (tmp_path / 'p.png').exists()
+
+
+def test_too_few_class_names_is_one_line(trained):
+    out = run_module('plot', 'weights', '--model', 'best_model.npz',
+                     '--class-names', 'a,b,c', '--out', 'w.png', cwd=trained)
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        'python -m logreg_mnist.plot: error: --class-names gives 3 name(s), '
+        'but there are 10 classes')
+
+
+@pytest.mark.parametrize('content, says', [
+    (b'epoch,minibatch,iteration,validation_error,test_error\n'
+     b'1,0,1,0.5,\n', 'counts start at 1'),
+    (b'epoch,minibatch,iteration,validation_error,test_error\n'
+     b'1,1,1,1.5,\n', 'an error rate outside 0..1'),
+    (b'\x00\xff' * 100, 'is not a training history'),
+    (b'epoch,minibatch,iteration,validation_error,test_error\n',
+     'holds no validation rows'),
+])
+def test_bad_history_files_are_one_line(tmp_path, content, says):
+    (tmp_path / 'h.csv').write_bytes(content)
+    out = run_module('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    assert out.returncode == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert 'h.csv' in line and says in line
+    assert not (tmp_path / 'curve.png').exists()
