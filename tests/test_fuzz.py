@@ -8,9 +8,10 @@ lines, run under a memory cap and a time limit, it never shows a
 traceback, never takes the memory a lying header asks for, never hangs.
 """
 import gzip
+import os
 import pickle
-import resource
 import struct
+import subprocess
 
 import numpy
 import pytest
@@ -121,8 +122,18 @@ def test_damaged_files_are_read_or_refused_in_one_line(originals, tmp_path):
             # anything else (a traceback in a command) fails the test
 
 
-def capped():
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+def capped(*args):
+    """A command line run under the memory cap: the child sets its own
+    limit before it starts the module (no preexec_fn: forking a process
+    that has loaded JAX's threads can deadlock)."""
+    import sys
+    code = ('import resource, runpy, sys; '
+            'resource.setrlimit(resource.RLIMIT_AS, (%d, %d)); '
+            'sys.argv = sys.argv[1:]; '
+            'runpy.run_module(sys.argv[0], run_name="__main__", '
+            'alter_sys=True)' % (MEMORY_CAP, MEMORY_CAP))
+    return [sys.executable, '-c', code, 'logreg_mnist.' + args[0]] + [
+        str(a) for a in args[1:]]
 
 
 @pytest.mark.parametrize('kind', ['dataset', 'idx', 'npz', 'pkl', 'history'])
@@ -160,9 +171,9 @@ def test_commands_on_damaged_files_stay_small_fast_and_clean(
                 (tmp_path / stem).write_bytes(raw)
             args = ['predict', '--model', 'm.' + kind, '--dataset', '.',
                     '--allow-pickle']
-        out = run_module(*args, cwd=tmp_path, timeout=300,
-                         env={'LOGREG_MNIST_MAX_MB': '64'},
-                         preexec_fn=capped)
+        out = subprocess.run(capped(*args), cwd=tmp_path, timeout=300,
+                             env=dict(os.environ, LOGREG_MNIST_MAX_MB='64'),
+                             capture_output=True, text=True)
         assert 'Traceback' not in out.stderr, (kind, what, out.stderr)
         assert 'Warning' not in out.stderr, (kind, what, out.stderr)
         if out.returncode != 0:
