@@ -11,7 +11,6 @@ SIGTERM) with 130.
 import argparse
 import os
 import signal
-import sys
 
 from . import ENGINE_VARIABLE
 from .errors import LogregError

@@ -2,13 +2,10 @@
 the download that never keeps a bad file."""
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import pickle
 import struct
-import threading
-import time
 
 import numpy
 import pytest
