@@ -72,26 +72,6 @@ def resolve_dataset(dataset):
     raise DataError('%s: no such file or directory' % dataset)
 
 
-def _read_bytes(path):
-    """The content of ``path`` (gunzipped, within the size limit), or a
-    DataError that says what is wrong with the file."""
-    raw = untrusted.read_bytes(path)
-    if path.endswith('.gz') and not _was_gzip(path):
-        looks = raw[:200].lstrip().lower()
-        if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
-            raise DataError('%s is an HTML page, not a gzip file: probably a '
-                            'failed download; delete it and fetch the file '
-                            'again' % path)
-        raise DataError('%s is not a gzip file' % path)
-    return raw
-
-
-def _was_gzip(path):
-    """True when ``path`` is gzip'd (``untrusted.read_bytes`` unpacks it)."""
-    with open(path, 'rb') as f:
-        return f.read(2) == b'\x1f\x8b'
-
-
 def read_pickle(path):
     """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz.
 
@@ -100,21 +80,17 @@ def read_pickle(path):
     written by Python 2, whose byte strings need the latin-1 reading that
     ``untrusted.load_pickle`` applies.
     """
-    raw = _read_bytes(path)
+    raw = untrusted.read_bytes(path)
     try:
         sets = untrusted.load_pickle(raw, 'a dataset')
+        pairs = None
+        if isinstance(sets, (tuple, list)) and len(sets) == 3 and all(
+                isinstance(s, (tuple, list)) and len(s) == 2 for s in sets):
+            pairs = [(untrusted.as_array(x), untrusted.as_array(y))
+                     for x, y in sets]
     except Exception as e:
         raise DataError('%s is not a readable pickle (%s: %s)'
                         % (path, type(e).__name__, e)) from None
-    pairs = None
-    if isinstance(sets, (tuple, list)) and len(sets) == 3 and all(
-            isinstance(s, (tuple, list)) and len(s) == 2 for s in sets):
-        try:
-            pairs = [(untrusted.as_array(x), untrusted.as_array(y))
-                     for x, y in sets]
-        except Exception as e:
-            raise DataError('%s is not a readable pickle (%s: %s)'
-                            % (path, type(e).__name__, e)) from None
     if pairs is None or any(a is None for pair in pairs for a in pair):
         raise DataError('%s does not hold ((train_x, train_y), (valid_x, '
                         'valid_y), (test_x, test_y)) of numpy arrays like '
@@ -125,7 +101,7 @@ def read_pickle(path):
 def read_idx(path, ndim):
     """Read one IDX file of unsigned bytes with ``ndim`` dimensions
     (optionally gzip'd) into a numpy array."""
-    raw = _read_bytes(path)
+    raw = untrusted.read_bytes(path)
     if len(raw) < 4 or raw[:3] != b'\x00\x00\x08':
         raise DataError('%s: not an IDX file of unsigned bytes '
                         '(wrong magic number)' % path)

@@ -68,26 +68,23 @@ def user_mirrors():
             for url in text.replace(',', ' ').split()]
 
 
-def _check_pkl(path):
-    size = os.path.getsize(path)
-    if size != MNIST_PKL_SIZE:
-        raise ValueError('got %d bytes, expected %d' % (size, MNIST_PKL_SIZE))
-    with open(path, 'rb') as f:
-        if hashlib.md5(f.read()).hexdigest() != MNIST_PKL_MD5:
-            raise ValueError('MD5 does not match %s' % MNIST_PKL_MD5)
-
-
-def _idx_check(stem):
-    size, md5 = IDX_CHECKSUMS[stem]
-
+def matches(name, size, md5, unpack=False):
+    """A check for ``fetch``: the file (its decompressed content, with
+    ``unpack``) must be ``size`` bytes with this MD5, else ValueError."""
     def check(path):
-        try:
-            content = untrusted.read_bytes(path)
-        except DataError as e:
-            raise ValueError(str(e).replace(path + ': ', '')) from None
+        if unpack:
+            try:
+                content = untrusted.read_bytes(path)
+            except DataError as e:
+                raise ValueError(str(e).replace(path + ': ', '')) from None
+        else:
+            with open(path, 'rb') as f:
+                content = f.read(size + 1)
         if len(content) != size or hashlib.md5(content).hexdigest() != md5:
-            raise ValueError('its content is not the original %s (%d bytes, '
-                             'md5 %s)' % (stem, size, md5))
+            raise ValueError('not the original %s (%d bytes, md5 %s%s), got '
+                             '%d bytes' % (name, size, md5, ' once '
+                                           'decompressed' if unpack else '',
+                                           len(content)))
     return check
 
 
@@ -102,21 +99,23 @@ def fetch(url, dest, check, deadline=DEADLINE):
     status = StatusLine()
     end = time.monotonic() + deadline
     name = os.path.basename(dest)
-    with urllib.request.urlopen(url, timeout=TIMEOUT) as response, \
-            atomic_write(dest, keep=check) as out:
-        total = response.length
-        while True:
-            chunk = response.read1(1 << 16)
-            if not chunk:
-                break
-            out.write(chunk)
-            if time.monotonic() > end:
-                raise ValueError('not complete after %d s' % deadline)
-            if status.enabled:
-                status.update('%s: %.1f of %s MB' % (
-                    name, out.tell() / 1e6,
-                    '%.1f' % (total / 1e6) if total else '?'))
-    status.clear()
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, \
+                atomic_write(dest, keep=check) as out:
+            total = response.length
+            while True:
+                chunk = response.read1(1 << 16)
+                if not chunk:
+                    break
+                out.write(chunk)
+                if time.monotonic() > end:
+                    raise ValueError('not complete after %d s' % deadline)
+                if status.due():
+                    status.update('%s: %.1f of %s MB' % (
+                        name, out.tell() / 1e6,
+                        '%.1f' % (total / 1e6) if total else '?'))
+    finally:
+        status.clear()
 
 
 def _from_mirrors(dest, urls, check, problems):
@@ -140,12 +139,14 @@ def fetch_mnist(folder):
     mine = user_mirrors()
     for pkl_urls, idx_bases in (([m + MNIST_PKL for m in mine], mine),
                                 (MNIST_PKL_URLS, IDX_MIRRORS)):
-        if _from_mirrors(pkl, pkl_urls, _check_pkl, problems):
+        if _from_mirrors(pkl, pkl_urls, matches(
+                MNIST_PKL, MNIST_PKL_SIZE, MNIST_PKL_MD5), problems):
             return pkl
         if all(has_idx(folder, stem) or _from_mirrors(
                 os.path.join(folder, stem + '.gz'),
                 [urllib.parse.urljoin(base, stem + '.gz')
-                 for base in idx_bases], _idx_check(stem), problems)
+                 for base in idx_bases],
+                matches(stem, *IDX_CHECKSUMS[stem], unpack=True), problems)
                for stem in IDX_CHECKSUMS):
             return folder
     raise DataError(

@@ -61,26 +61,42 @@ def _too_big(path, limit, error=DataError):
                                               LIMIT_VARIABLE))
 
 
+def check_regular(path, error=DataError):
+    """Raise ``error`` unless ``path`` is an existing regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise error('%s: %s' % (path, e.strerror or e)) from None
+    if not stat.S_ISREG(mode):
+        raise error('%s is not a regular file' % path)
+
+
 def read_bytes(path, error=DataError):
     """The content of the regular file ``path``, gunzipped if gzip'd.
 
     Raises ``error`` (one line, naming the file) for a missing or special
-    file, a damaged gzip stream, or content above the size limit.
+    file, a damaged gzip stream, a ``.gz`` that is not gzip'd (an HTML page
+    saved by a failed download, say), or content above the size limit.
     """
     limit = limit_bytes()
+    check_regular(path, error)
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            raise error('%s is not a regular file' % path)
         with open(path, 'rb') as f:
             raw = f.read(limit + 1)
     except OSError as e:
         raise error('%s: %s' % (path, e.strerror or e)) from None
     if len(raw) > limit:
         raise _too_big(path, limit, error)
-    if raw[:2] != b'\x1f\x8b':
-        return raw
-    return _gunzip(raw, path, limit, error)
+    if raw[:2] == b'\x1f\x8b':
+        return _gunzip(raw, path, limit, error)
+    if path.endswith('.gz'):
+        looks = raw[:200].lstrip().lower()
+        if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
+            raise error('%s is an HTML page, not a gzip file: probably a '
+                        'failed download; delete it and fetch the file '
+                        'again' % path)
+        raise error('%s is not a gzip file' % path)
+    return raw
 
 
 def _gunzip(raw, path, limit, error):
@@ -308,8 +324,9 @@ def arrays_within(obj, limit=100000):
         if id(item) in seen:
             continue
         seen.add(id(item))
-        if as_array(item) is not None:
-            found.append(as_array(item))
+        array = as_array(item)
+        if array is not None:
+            found.append(array)
         elif isinstance(item, dict):
             todo.extend(reversed(list(item.values())))
         elif isinstance(item, (list, tuple)):

@@ -113,6 +113,11 @@ def test_bare_name_is_found_in_the_data_folder(small_pkl, tmp_path,
     assert data.resolve_dataset('mine.pkl.gz') == str(folder / 'mine.pkl.gz')
 
 
+def PKL_CHECK():
+    return download.matches(download.MNIST_PKL, download.MNIST_PKL_SIZE,
+                            download.MNIST_PKL_MD5)
+
+
 @pytest.fixture
 def no_builtin_mirrors(monkeypatch):
     """Nothing but loopback mirrors: the built-in ones point at a closed
@@ -128,7 +133,7 @@ def test_download_rejects_an_html_page_and_keeps_nothing(tmp_path, capsys):
     try:
         with pytest.raises(ValueError, match='got 31 bytes'):
             download.fetch(server.url + 'mnist.pkl.gz',
-                           str(tmp_path / 'mnist.pkl.gz'), download._check_pkl)
+                           str(tmp_path / 'mnist.pkl.gz'), PKL_CHECK())
     finally:
         server.close()
     assert os.listdir(tmp_path) == []
@@ -204,7 +209,7 @@ def test_a_trickling_mirror_is_dropped_at_its_deadline(tmp_path):
         with pytest.raises(ValueError, match='not complete after 0 s'):
             download.fetch(server.url + 'mnist.pkl.gz',
                            str(tmp_path / 'mnist.pkl.gz'),
-                           download._check_pkl, deadline=0.5)
+                           PKL_CHECK(), deadline=0.5)
     finally:
         server.close()
     assert os.listdir(tmp_path) == []
