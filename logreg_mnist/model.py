@@ -224,17 +224,21 @@ def _pickled_weights(path):
     try:
         model = untrusted.load_pickle(raw, 'a model',
                                       inert=MODEL_PICKLE_CLASSES)
-    except Exception as e:
+        if getattr(model, 'origin', None) != ('logreg_mnist.model',
+                                              'LogisticRegression'):
+            raise ModelError('%s holds a %s, not a logreg_mnist '
+                             'LogisticRegression'
+                             % (path, type(model).__name__))
+        state = model.state if isinstance(model.state, dict) else {}
+        found = {name: untrusted.arrays_within(state.get(name))
+                 for name in ('W', 'b')}
+    except ModelError:
+        raise
+    except Exception as e:   # (an array of the pickle without its data)
         raise ModelError('%s is not a logreg_mnist model file (%s: %s)'
                          % (path, type(e).__name__, e)) from None
-    if getattr(model, 'origin', None) != ('logreg_mnist.model',
-                                          'LogisticRegression'):
-        raise ModelError('%s holds a %s, not a logreg_mnist '
-                         'LogisticRegression' % (path, type(model).__name__))
-    state = model.state if isinstance(model.state, dict) else {}
     weights = {}
-    for name in ('W', 'b'):
-        arrays = untrusted.arrays_within(state.get(name))
+    for name, arrays in found.items():
         if len(arrays) != 1:
             raise ModelError('%s: the model has no %s to read' % (path, name))
         weights[name] = arrays[0]
@@ -253,7 +257,7 @@ def model_info(path):
     content; then ``numpy.load`` reads it without pickle.
     """
     if not _is_zip(path):
-        untrusted.read_bytes(path, error=ModelError)  # missing? special?
+        untrusted.check_regular(path, error=ModelError)  # missing? special?
         raise ModelError('%s is not a .npz model (not a zip archive)' % path)
     try:
         _check_npz_headers(path)

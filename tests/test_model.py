@@ -295,3 +295,15 @@ def test_a_npz_that_lies_about_its_size_is_refused(problem, tmp_path,
     with pytest.raises(ModelError, match='unpacks to more than the limit '
                                          'of 2 MB'):
         load_model(str(path))
+
+
+def test_a_pickled_model_whose_array_has_no_data_is_one_error(tmp_path):
+    from logreg_mnist.errors import ModelError
+    from logreg_mnist.model import load_model
+    path = tmp_path / 'hollow.pkl'
+    path.write_bytes(   # LogisticRegression with W = _reconstruct(...) only
+        b'\x80\x03clogreg_mnist.model\nLogisticRegression\n)\x81}'
+        b'X\x01\x00\x00\x00Wcnumpy.core.multiarray\n_reconstruct\n'
+        b'cnumpy\nndarray\nK\x00\x85C\x01b\x87Rsb.')
+    with pytest.raises(ModelError, match='an array without its data'):
+        load_model(str(path), allow_pickle=True)
