@@ -323,7 +323,8 @@ def build_parser():
                              'PyTorch), e.g. a venv with today\'s NumPy '
                              'where Theano pins numpy 1.23 (default: this '
                              'Python)')
-    parser.add_argument('--worker', choices=sorted(CONFIGS),
+    parser.add_argument('--worker', choices=sorted(   # peers run peers.py
+                            c for c in CONFIGS if CONFIGS[c][0] == 'port'),
                         help=argparse.SUPPRESS)
     parser.add_argument('--data-folder', help=argparse.SUPPRESS)
     return parser
