@@ -27,6 +27,7 @@ setup(
     long_description_content_type='text/markdown',
     license='BSD-3-Clause',
     packages=find_packages(include=['logreg_mnist', 'logreg_mnist.*']),
+    package_data={'logreg_mnist': ['kernel.c']},   # compiled at run time
     python_requires='>=3.9,<3.14',
     install_requires=[
         'Theano==1.0.5; ' + THEANO,

@@ -8,6 +8,7 @@ Where to look:
 * ``data``      -- ``load_data``, ``shared_dataset`` and the file formats
 * ``training``  -- what SGD and CG share: minibatches, outputs, the best model
 * ``sgd``       -- ``sgd_optimization_mnist``: compiled functions and the loop
+* ``kernel``    -- the float32 CPU kernel (``kernel.c``) that its steps use
 * ``train`` / ``predict`` / ``cg`` / ``plot`` / ``benchmark`` -- the commands
 
 The public names below are imported on first use, so that ``--help`` and
@@ -19,6 +20,8 @@ __version__ = '1.0.0'
 
 #: The environment variable that chooses the engine (see ``engine``).
 ENGINE_VARIABLE = 'LOGREG_MNIST_ENGINE'
+#: The one that turns the float32 CPU kernel off (see ``kernel``).
+KERNEL_VARIABLE = 'LOGREG_MNIST_KERNEL'
 
 _PUBLIC = {
     'LogisticRegression': 'model',

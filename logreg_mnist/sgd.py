@@ -14,6 +14,7 @@ taken so far.
 """
 import numpy
 
+from . import kernel
 from .engine import describe, host_array, theano, T
 from .errors import TrainingStopped
 from .model import LogisticRegression
@@ -32,16 +33,22 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
     y = T.ivector('y')           # and their labels
     n_in = train[0].get_value(borrow=True).shape[1]   # 784 for MNIST
     classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
-    cost = classifier.negative_log_likelihood(y)
+    fused = kernel.enabled()   # float32 on the CPU: one pass, see kernel
+    if fused:
+        cost, g_W, g_b = kernel.gradients(classifier, y)
+    else:
+        cost = classifier.negative_log_likelihood(y)
+        g_W, g_b = T.grad(cost, classifier.W), T.grad(cost, classifier.b)
 
     # one plain gradient step on W and b per call; (PyTensor first tries a
     # huge learning rate as float32, which would make numpy warn about an
     # overflow before training can say what is wrong)
     with numpy.errstate(over='ignore'):
-        updates = [(param, param - learning_rate * T.grad(cost, param))
-                   for param in (classifier.W, classifier.b)]
+        updates = [(classifier.W, classifier.W - learning_rate * g_W),
+                   (classifier.b, classifier.b - learning_rate * g_b)]
     train_model = theano.function(
         inputs=[index], outputs=cost, updates=updates,
+        mode=kernel.mode() if fused else None,
         givens=minibatch(x, y, train[0], train[1], index, batch_size))
     validate_model = evaluator(classifier, index, x, y, valid, batch_size)
     test_model = evaluator(classifier, index, x, y, test, batch_size)

@@ -1,0 +1,192 @@
+"""The float32 CPU kernel: a training step in one pass over the minibatch.
+
+In the graph, a step computes the scores ``x . W`` and then the gradient
+``x^T . delta`` as two BLAS products whose other side is only ten columns
+wide.  BLAS runs such skinny products far below the processor's speed, and
+each of them reads the whole minibatch.  ``kernel.c`` does both for a few
+images at a time while their pixels are still in the cache, with the
+partial sums in vector registers, on all cores (OpenMP).  It computes what
+the graph computes -- same scores, softmax, cost and gradients; only the
+order of the float32 additions differs -- so the loop, the learning rate
+and every printed line stay the tutorial's.
+
+Used for floatX=float32 on the CPU with the engine's C backend (its
+compiler and cache build the kernel, like any Theano op).  float64, the
+tutorial's default, always runs the graph, so its trace is the tutorial's
+to the digit; so does anything that runs through JAX.  Set
+``LOGREG_MNIST_KERNEL=graph`` to train float32 through the graph as well.
+"""
+import os
+import zlib
+
+from . import KERNEL_VARIABLE
+from .engine import NAME, device, jax_mode, theano, T
+from .errors import EngineError
+
+if NAME == 'theano':
+    from theano.gof import Apply, Op as COp
+else:
+    from pytensor.graph.basic import Apply
+    from pytensor.link.c.op import COp
+
+with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
+    SOURCE = _f.read()
+
+
+def choice():
+    """'fused' or 'graph', as ``LOGREG_MNIST_KERNEL`` says (default
+    fused)."""
+    value = os.environ.get(KERNEL_VARIABLE, 'fused').strip().lower()
+    if value not in ('fused', 'graph'):
+        raise EngineError('%s=%s: choose fused or graph'
+                          % (KERNEL_VARIABLE, value))
+    return value
+
+
+def enabled():
+    """True when training should use the kernel (see the module's text)."""
+    return (choice() == 'fused' and theano.config.floatX == 'float32'
+            and device() == 'cpu' and not jax_mode()
+            and bool(theano.config.cxx)
+            and str(theano.config.mode) in ('Mode', 'FAST_RUN'))
+
+
+def mode():
+    """The compile mode for functions holding the kernel: PyTensor's default
+    backend is Numba, which cannot run C code, so they use its C one."""
+    return 'CVM' if NAME == 'pytensor' else None
+
+
+class _KernelOp(COp):
+    """What both ops share: the C source, OpenMP, the cache key."""
+    __props__ = ()
+
+    def make_node(self, x, y, W, b):
+        x, y, W, b = (T.as_tensor_variable(v) for v in (x, y, W, b))
+        wanted = (('x', x, 'float32', 2), ('y', y, 'int32', 1),
+                  ('W', W, 'float32', 2), ('b', b, 'float32', 1))
+        for name, var, dtype, ndim in wanted:
+            if var.dtype != dtype or var.ndim != ndim:
+                raise TypeError('%s: %s needs %s of %d dimensions, got %s'
+                                % (type(self).__name__, name, dtype, ndim,
+                                   var.type))
+        return Apply(self, [x, y, W, b], self.output_types(W, b))
+
+    def perform(self, node, inputs, outputs):
+        # (enabled() chooses the kernel only where the C backend runs it)
+        raise NotImplementedError('%s runs only as compiled C code'
+                                  % type(self).__name__)
+
+    def c_support_code(self, **kwargs):
+        return SOURCE
+
+    def c_compile_args(self, **kwargs):
+        return ['-fopenmp']
+
+    def c_code_cache_version(self):
+        return (1, zlib.crc32(SOURCE.encode()))
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        x, y, W, b = inputs
+        # contiguous views of the inputs (new references), checked shapes
+        head = """
+        PyArrayObject *xs = PyArray_GETCONTIGUOUS(%(x)s);
+        PyArrayObject *ys = PyArray_GETCONTIGUOUS(%(y)s);
+        PyArrayObject *Ws = PyArray_GETCONTIGUOUS(%(W)s);
+        PyArrayObject *bs = PyArray_GETCONTIGUOUS(%(b)s);
+        int n = (int)PyArray_DIM(xs, 0), d = (int)PyArray_DIM(xs, 1);
+        int k = (int)PyArray_DIM(Ws, 1);
+        const char *problem = NULL;
+        if (PyArray_DIM(ys, 0) != n || PyArray_DIM(Ws, 0) != d ||
+            PyArray_DIM(bs, 0) != k)
+            problem = "the shapes of x, y, W and b do not fit together";
+        else if (n == 0 || k == 0 || k > LR_MAX_CLASSES)
+            problem = "no images, or no or too many classes";
+        """ % locals()
+        tail = """
+        Py_DECREF(xs); Py_DECREF(ys); Py_DECREF(Ws); Py_DECREF(bs);
+        if (problem) {
+            PyErr_SetString(PyExc_ValueError, problem);
+            %(fail)s
+        }
+        """ % sub
+        return '{' + head + self.body(outputs) + tail + '}'
+
+    @staticmethod
+    def output(var, ndim, dims, typenum):
+        """C that makes sure output ``var`` is a C-contiguous array of that
+        shape (reusing the one from the last call when it fits)."""
+        same = ' && '.join('PyArray_DIM(%s, %d) == %s' % (var, i, dim)
+                           for i, dim in enumerate(dims)) or '1'
+        return """
+        if (!problem && !(%(var)s && PyArray_IS_C_CONTIGUOUS(%(var)s) &&
+                          %(same)s)) {
+            npy_intp dims[%(size)d] = {%(list)s};
+            Py_XDECREF(%(var)s);
+            %(var)s = (PyArrayObject *)PyArray_EMPTY(%(ndim)d, dims,
+                                                     %(typenum)s, 0);
+            if (!%(var)s)
+                problem = "out of memory";
+        }
+        """ % dict(var=var, same=same, ndim=ndim, typenum=typenum,
+                   size=max(ndim, 1), list=', '.join(dims) or '0')
+
+
+class Step(_KernelOp):
+    """``(cost, gW, gb)`` of one SGD step on images ``x``, labels ``y``: the
+    mean negative log-likelihood and its gradients for ``W`` and ``b``."""
+
+    def output_types(self, W, b):
+        return [T.scalar(dtype='float32'), W.type(), b.type()]
+
+    def body(self, outputs):
+        cost, gW, gb = outputs
+        return (self.output(cost, 0, [], 'NPY_FLOAT32') +
+                self.output(gW, 2, ['d', 'k'], 'NPY_FLOAT32') +
+                self.output(gb, 1, ['k'], 'NPY_FLOAT32') + """
+        if (!problem) {
+            int status = lr_step(
+                (const float *)PyArray_DATA(xs), (const int *)PyArray_DATA(ys),
+                n, d, (const float *)PyArray_DATA(Ws),
+                (const float *)PyArray_DATA(bs), k,
+                (float *)PyArray_DATA(%(cost)s), (float *)PyArray_DATA(%(gW)s),
+                (float *)PyArray_DATA(%(gb)s));
+            if (status == 1)
+                problem = "out of memory";
+            else if (status == 2)
+                problem = "a label is not one of the model's classes";
+        }
+        """ % locals())
+
+
+class Mistakes(_KernelOp):
+    """The fraction of the images ``x`` whose likeliest class is not their
+    label in ``y`` (a float64 scalar, like the graph's ``errors``)."""
+
+    def output_types(self, W, b):
+        return [T.scalar(dtype='float64')]
+
+    def body(self, outputs):
+        rate, = outputs
+        return self.output(rate, 0, [], 'NPY_FLOAT64') + """
+        if (!problem) {
+            long wrong = lr_mistakes(
+                (const float *)PyArray_DATA(xs), (const int *)PyArray_DATA(ys),
+                n, d, (const float *)PyArray_DATA(Ws),
+                (const float *)PyArray_DATA(bs), k);
+            if (wrong < 0)
+                problem = "out of memory";
+            else
+                *(double *)PyArray_DATA(%(rate)s) = (double)wrong / n;
+        }
+        """ % locals()
+
+
+def gradients(classifier, y):
+    """``(cost, gW, gb)`` of the classifier on its input and labels ``y``."""
+    return Step()(classifier.input, y, classifier.W, classifier.b)
+
+
+def errors(classifier, y):
+    """The kernel's counterpart of ``classifier.errors(y)``."""
+    return Mistakes()(classifier.input, y, classifier.W, classifier.b)
