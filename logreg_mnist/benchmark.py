@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 
-from . import cli
+from . import KERNEL_VARIABLE, cli
 from .errors import LogregError
 
 #: The environment as the user started us, before the engine adjusts it:
@@ -54,6 +54,8 @@ CONFIGS = {
     'port': ('port', ''),            # the current flags, unchanged
     'port-cpu-float64': ('port', 'device=cpu,floatX=float64'),
     'port-cpu-float32': ('port', 'device=cpu,floatX=float32'),
+    # the same through the graph's two BLAS products (see kernel.py)
+    'port-cpu-float32-graph': ('port', 'device=cpu,floatX=float32'),
     'port-cuda-float32': ('port', 'device=cuda,floatX=float32,'
                                   'force_device=True'),
     # PyTensor's JAX mode, which device=cuda uses, here on the CPU
@@ -75,6 +77,7 @@ COMPARED = [c for c in CONFIGS if c != 'port']
 def port_epoch(arrays, batch_size):
     """The Theano port's compiled functions and the tutorial's epoch."""
     import numpy
+    from . import kernel
     from .data import shared_dataset
     from .engine import (ENGINE, blas_ldflags, device, device_name,
                          jax_mode, theano)
@@ -105,6 +108,10 @@ def port_epoch(arrays, batch_size):
             "NumPy's, through its C API (blas.ldflags is empty)"}
     if jax_mode():
         info['blas'] = "XLA's own (Eigen on a CPU, cuBLAS on a GPU)"
+    elif kernel.enabled():
+        info['library'] += ' + kernel.c'
+        info['blas'] = 'none in the loop: kernel.c, %s OpenMP threads' % (
+            kernel.openmp_threads())
     elif info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
         info['blas'] = blas_in_use()
     return epoch, info, compile_time
@@ -163,6 +170,8 @@ def start_worker(config, folder, batch_size, extra_flags, peer_python):
     env = dict(USER_ENV)
     kind, setting = CONFIGS[config]
     if kind == 'port':
+        env[KERNEL_VARIABLE] = 'graph' if config.endswith('-graph') else \
+            env.get(KERNEL_VARIABLE, 'fused')
         env['THEANO_FLAGS'] = ','.join(
             f for f in (env.get('THEANO_FLAGS', ''), setting, extra_flags)
             if f)
@@ -226,7 +235,8 @@ def add_ratios(rows):
     """port_speedup: the port's epochs/sec at the same floatX over this
     row's (1.00x for the port itself; above 1 the port is faster)."""
     port = {r['info']['floatX']: r['epochs_per_sec'] for r in rows
-            if 'error' not in r and r['config'].startswith('port-cpu')}
+            if 'error' not in r and r['config'] in ('port-cpu-float64',
+                                                    'port-cpu-float32')}
     for r in rows:
         if 'error' not in r and r['info']['floatX'] in port:
             r['port_speedup'] = port[r['info']['floatX']] / r['epochs_per_sec']
