@@ -2,6 +2,7 @@
 every configuration with ratios computed from its own measurements."""
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def compared():
 def test_compare_runs_every_configuration(compared):
     rows = {r['config']: r for r in compared['runs']}
     assert sorted(rows) == sorted(
-        ['port-cpu-float64', 'port-cpu-float32', 'port-cuda-float32',
+        ['port-cpu-float64', 'port-cpu-float32', 'port-cpu-float32-graph',
+         'port-cuda-float32',
          'port-jax-cpu-float32', 'numpy-float64', 'numpy-float32',
          'jax-step-float32', 'jax-scan-float32', 'torch-float32'])
     for name in ('port-cpu-float64', 'port-cpu-float32', 'numpy-float64',
@@ -78,8 +80,17 @@ def test_compare_runs_every_configuration(compared):
         assert row['epochs_per_sec'] == pytest.approx(
             1 / numpy.median(row['times']))
         assert row['info']['floatX'] == name.split('-')[-1]
-    assert rows['port-cpu-float32']['info']['library'] == engine.ENGINE
-    assert 'openblas' in rows['port-cpu-float32']['info']['blas']
+    # float32 on the CPU: the kernel, and the graph's BLAS products beside it
+    assert rows['port-cpu-float32']['info']['library'] == \
+        engine.ENGINE + ' + kernel.c'
+    assert re.fullmatch(r'none in the loop: kernel\.c, \d+ OpenMP threads',
+                        rows['port-cpu-float32']['info']['blas'])
+    graph = rows['port-cpu-float32-graph']
+    assert graph['info']['library'] == engine.ENGINE
+    assert graph['info']['floatX'] == 'float32'
+    assert 'openblas' in graph['info']['blas']
+    assert graph['port_speedup'] == pytest.approx(
+        rows['port-cpu-float32']['epochs_per_sec'] / graph['epochs_per_sec'])
     if helpers.gpu_usable():
         assert rows['port-cuda-float32']['info']['device'] == 'cuda0'
     else:   # no GPU here: said plainly
@@ -125,7 +136,8 @@ def test_table_output(small_pkl):
     assert lines[2].split() == ['run', 'library', 'device', 'floatX',
                                 'compile', 's', 'first', 'epoch', 's',
                                 'epochs/sec', 'port', 'is']
-    assert lines[4].startswith('port-cpu-float32  ' + engine.ENGINE)
+    assert re.match(r'port-cpu-float32 +%s \+ kernel\.c ' % re.escape(
+        engine.ENGINE), lines[4]), lines[4]
     assert lines[4].endswith('1.00x')
     assert lines[5].startswith('numpy-float32')
     if helpers.gpu_usable():
@@ -150,7 +162,7 @@ def test_unknown_config_is_one_line():
     assert out.stderr.strip() == ('python -m logreg_mnist.benchmark: error: '
                                   'unknown --configs port-tpu; choose from '
                                   'port, port-cpu-float64, port-cpu-float32, '
-                                  'port-cuda-float32, port-jax-cpu-float32, '
+                                  'port-cpu-float32-graph, port-cuda-float32, port-jax-cpu-float32, '
                                   'numpy-float64, numpy-float32, '
                                   'jax-step-float32, jax-scan-float32, '
                                   'torch-float32')

@@ -1,0 +1,142 @@
+"""The float32 CPU kernel (kernel.c) against the independent NumPy
+computation of reference.py, and where training uses it."""
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+import reference
+from helpers import run_module, run_ok, trace_lines
+from logreg_mnist import kernel
+from logreg_mnist.engine import theano, T
+
+
+def compiled(op):
+    """``op`` over float32 images and weights, int32 labels, compiled."""
+    x, W = T.matrix(dtype='float32'), T.matrix(dtype='float32')
+    y, b = T.ivector(), T.vector(dtype='float32')
+    return theano.function([x, y, W, b], op()(x, y, W, b),
+                           mode=kernel.mode())
+
+
+@pytest.fixture(scope='module')
+def step():
+    return compiled(kernel.Step)
+
+
+@pytest.fixture(scope='module')
+def mistakes():
+    return compiled(kernel.Mistakes)
+
+
+def problem(digits, rows, n_in, n_out=10, seed=0):
+    """Real digits (cropped or widened to ``n_in`` pixels), their labels
+    folded into ``n_out`` classes, and random weights: float32 / int32."""
+    rng = numpy.random.RandomState(seed)
+    images, labels = digits
+    pixels = images[:rows].reshape(rows, -1) / 256.
+    x = numpy.resize(pixels, (rows, n_in)) if n_in > 784 else \
+        pixels[:, :n_in]
+    W = rng.normal(0, 0.05, (n_in, n_out))
+    b = rng.normal(0, 0.5, n_out)
+    return (x.astype('float32'), (labels[:rows] % n_out).astype('int32'),
+            W.astype('float32'), b.astype('float32'))
+
+
+# 600 is the tutorial's minibatch; the others leave part blocks of images,
+# fewer images than threads, and pixels past the last full vector (20, 789)
+@pytest.mark.parametrize('rows,n_in,n_out', [
+    (600, 784, 10), (601, 784, 10), (7, 784, 10), (1, 784, 10),
+    (333, 20, 10), (64, 789, 10), (50, 784, 3), (50, 784, 64)])
+def test_step_is_the_gradient_numpy_computes(digits, step, rows, n_in, n_out):
+    x, y, W, b = problem(digits, rows, n_in, n_out)
+    cost, gW, gb = step(x, y, W, b)
+    assert (cost.dtype, gW.dtype, gb.dtype) == ('float32',) * 3
+    assert gW.shape == W.shape and gb.shape == b.shape
+    wide = [a.astype(float) for a in (W, b, x)]
+    want_gW, want_gb = reference.gradients(*wide, y)
+    assert cost == pytest.approx(reference.nll(*wide, y), rel=1e-6)
+    numpy.testing.assert_allclose(gW, want_gW, rtol=0,
+                                  atol=2e-6 * abs(want_gW).max())
+    numpy.testing.assert_allclose(gb, want_gb, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize('rows', [600, 10000, 5, 1])
+def test_mistakes_count_as_argmax_does(digits, mistakes, rows):
+    x, y, W, b = problem(digits, rows, 784, seed=rows)
+    rate = mistakes(x, y, W, b)
+    assert rate.dtype == 'float64'
+    assert 0 < rate < 1 or rows < 10
+    assert rate == reference.error_rate(W.astype(float), b.astype(float),
+                                        x.astype(float), y)
+
+
+def test_divergence_shows_in_the_cost(digits, step):
+    x, y, W, b = problem(digits, 600, 784)
+    W[3, 2] = numpy.inf
+    assert numpy.isnan(step(x, y, W, b)[0])
+
+
+def test_bad_labels_and_shapes_are_errors(digits, step, mistakes):
+    x, y, W, b = problem(digits, 60, 784)
+    y[7] = 10
+    with pytest.raises(ValueError, match="a label is not one of the "
+                                         "model's classes"):
+        step(x, y, W, b)
+    with pytest.raises(ValueError, match='shapes of x, y, W and b do not '
+                                         'fit'):
+        mistakes(x, y[:-1], W, b)
+    with pytest.raises(TypeError, match='y needs int32'):
+        kernel.Step()(T.matrix(dtype='float32'), T.lvector(),
+                      T.matrix(dtype='float32'), T.vector(dtype='float32'))
+
+
+ENABLED = ('from logreg_mnist import kernel; '
+           'print(kernel.enabled(), kernel.CHOICE)')
+
+
+@pytest.mark.parametrize('flags,variable,expected', [
+    ('floatX=float32', None, 'True fused'),
+    ('floatX=float32', 'graph', 'False graph'),
+    ('floatX=float32', ' Fused ', 'True fused'),
+    ('floatX=float64', None, 'False fused'),
+    ('floatX=float32,mode=FAST_COMPILE', None, 'False fused'),
+])
+def test_which_steps_use_the_kernel(flags, variable, expected):
+    env = dict(os.environ, THEANO_FLAGS=flags)
+    env.pop('LOGREG_MNIST_KERNEL', None)
+    if variable is not None:
+        env['LOGREG_MNIST_KERNEL'] = variable
+    out = subprocess.run([sys.executable, '-c', ENABLED], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == expected
+
+
+def test_a_bad_kernel_choice_is_one_line(small_idx_dir, tmp_path):
+    out = run_module('train', '--dataset', small_idx_dir, cwd=tmp_path,
+                     env={'THEANO_FLAGS': 'floatX=float32',
+                          'LOGREG_MNIST_KERNEL': 'blas'})
+    assert out.returncode == 1
+    assert out.stderr == ('python -m logreg_mnist.train: error: '
+                          'LOGREG_MNIST_KERNEL=blas: choose fused or graph\n')
+    assert out.stdout == ''
+    assert not list(tmp_path.iterdir())
+
+
+def test_float32_training_prints_the_graphs_trace(small_idx_dir, tmp_path):
+    """The kernel changes only the order of float32 additions: on real
+    digits the early-stopping trace is the graph's, line for line."""
+    runs = {}
+    for choice in ('fused', 'graph'):
+        folder = tmp_path / choice
+        folder.mkdir()
+        runs[choice] = run_ok('train', '--dataset', small_idx_dir,
+                              '--n-epochs', 60, cwd=folder,
+                              env={'THEANO_FLAGS': 'floatX=float32',
+                                   'LOGREG_MNIST_KERNEL': choice})
+    assert len(trace_lines(runs['fused'].stdout)) > 60
+    assert trace_lines(runs['fused'].stdout) == \
+        trace_lines(runs['graph'].stdout)
