@@ -109,7 +109,8 @@ def port_epoch(arrays, batch_size):
     if jax_mode():
         info['blas'] = "XLA's own (Eigen on a CPU, cuBLAS on a GPU)"
     elif kernel.enabled():
-        info['library'] += ' + kernel.c'
+        # (under PyTensor, functions holding the kernel run on its C backend)
+        info['library'] = kernel.engine_name() + ' + kernel.c'
         info['blas'] = 'none in the loop: kernel.c, %s OpenMP threads' % (
             kernel.openmp_threads())
     elif info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
@@ -366,10 +367,11 @@ def benchmark(args):
     print()
     print(table(rows))
     print()
+    width = max(len(r['config']) for r in rows)
     for r in rows:
         if 'error' not in r:
-            print('%-20s Python %s; %sBLAS: %s' % (
-                r['config'], r['info']['python'],
+            print('%-*s  Python %s; %sBLAS: %s' % (
+                width, r['config'], r['info']['python'],
                 'GPU: %s; ' % r['info']['device_name']
                 if r['info'].get('device_name') else '', r['info']['blas']))
     return result

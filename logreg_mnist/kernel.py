@@ -20,7 +20,7 @@ import os
 import zlib
 
 from . import KERNEL_VARIABLE
-from .engine import NAME, device, jax_mode, theano, T
+from .engine import ENGINE, NAME, device, jax_mode, theano, T
 from .errors import EngineError
 
 if NAME == 'theano':
@@ -64,6 +64,11 @@ def openmp_threads():
         return ctypes.CDLL(paths.pop()).omp_get_max_threads()
     except (OSError, KeyError, AttributeError):
         return '?'
+
+
+def engine_name():
+    """The engine and the backend that runs functions holding the kernel."""
+    return ENGINE.replace('(Numba)', '(C)')
 
 
 def mode():

@@ -14,7 +14,7 @@ taken so far.
 """
 import numpy
 
-from . import kernel
+from . import KERNEL_VARIABLE, kernel
 from .engine import describe, host_array, theano, T
 from .errors import TrainingStopped
 from .model import LogisticRegression
@@ -111,6 +111,9 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     print(describe(), flush=True)
     classifier, train_model, validate_model, test_model = build_model(
         datasets, learning_rate, batch_size)
+    if kernel.enabled():
+        print('... each step runs kernel.c on %s (%s=graph: the graph)'
+              % (kernel.engine_name(), KERNEL_VARIABLE), flush=True)
     run = Run(classifier, validate_model,
               n_batches(datasets[1][0], batch_size), test_model,
               n_batches(datasets[2][0], batch_size), model_out, dataset,

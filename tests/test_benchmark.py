@@ -82,7 +82,7 @@ def test_compare_runs_every_configuration(compared):
         assert row['info']['floatX'] == name.split('-')[-1]
     # float32 on the CPU: the kernel, and the graph's BLAS products beside it
     assert rows['port-cpu-float32']['info']['library'] == \
-        engine.ENGINE + ' + kernel.c'
+        engine.ENGINE.replace('(Numba)', '(C)') + ' + kernel.c'
     assert re.fullmatch(r'none in the loop: kernel\.c, \d+ OpenMP threads',
                         rows['port-cpu-float32']['info']['blas'])
     graph = rows['port-cpu-float32-graph']
@@ -137,7 +137,7 @@ def test_table_output(small_pkl):
                                 'compile', 's', 'first', 'epoch', 's',
                                 'epochs/sec', 'port', 'is']
     assert re.match(r'port-cpu-float32 +%s \+ kernel\.c ' % re.escape(
-        engine.ENGINE), lines[4]), lines[4]
+        engine.ENGINE.replace('(Numba)', '(C)')), lines[4]), lines[4]
     assert lines[4].endswith('1.00x')
     assert lines[5].startswith('numpy-float32')
     if helpers.gpu_usable():
