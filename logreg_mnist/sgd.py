@@ -112,8 +112,9 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     classifier, train_model, validate_model, test_model = build_model(
         datasets, learning_rate, batch_size)
     if kernel.enabled():
-        print('... each step runs kernel.c on %s (%s=graph: the graph)'
-              % (kernel.engine_name(), KERNEL_VARIABLE), flush=True)
+        print('... training steps run kernel.c through %s; %s=graph runs '
+              'the graph' % (kernel.engine_name(), KERNEL_VARIABLE),
+              flush=True)
     run = Run(classifier, validate_model,
               n_batches(datasets[1][0], batch_size), test_model,
               n_batches(datasets[2][0], batch_size), model_out, dataset,
