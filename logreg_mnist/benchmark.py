@@ -112,20 +112,37 @@ def port_epoch(arrays, batch_size):
         # (under PyTensor, functions holding the kernel run on its C backend)
         info['library'] = kernel.engine_name() + ' + kernel.c'
         info['blas'] = 'none in the loop: kernel.c, %s OpenMP threads' % (
-            kernel.openmp_threads())
+            openmp_threads())
     elif info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
         info['blas'] = blas_in_use()
     return epoch, info, compile_time
 
 
-def blas_in_use(names=None):
-    """The BLAS libraries loaded in this process (only ``lib<name>`` ones
-    when ``names`` are given), with core type and threads for OpenBLAS
-    (read from /proc/self/maps; Linux only)."""
+def loaded_libraries():
+    """The paths of the shared libraries loaded in this process (read from
+    /proc/self/maps; Linux only), or None."""
     try:
         with open('/proc/self/maps') as f:
-            paths = {line.split()[-1] for line in f if '.so' in line}
+            return {line.split()[-1] for line in f if '.so' in line}
     except OSError:
+        return None
+
+
+def openmp_threads():
+    """How many threads the loaded OpenMP runtime (kernel.c's) uses, or
+    '?'."""
+    gomp = [p for p in loaded_libraries() or () if 'libgomp' in p]
+    try:
+        return ctypes.CDLL(gomp[0]).omp_get_max_threads()
+    except (IndexError, OSError, AttributeError):
+        return '?'
+
+
+def blas_in_use(names=None):
+    """The BLAS libraries loaded in this process (only ``lib<name>`` ones
+    when ``names`` are given), with core type and threads for OpenBLAS."""
+    paths = loaded_libraries()
+    if paths is None:
         return 'unknown'
     found = []
     for path in sorted(paths):

@@ -54,18 +54,6 @@ def enabled():
             and str(theano.config.mode) in ('Mode', 'FAST_RUN'))
 
 
-def openmp_threads():
-    """How many threads the kernel runs on, as the loaded OpenMP runtime
-    says (after a function holding the kernel was compiled), or '?'."""
-    import ctypes
-    try:
-        with open('/proc/self/maps') as f:
-            paths = {line.split()[-1] for line in f if 'libgomp' in line}
-        return ctypes.CDLL(paths.pop()).omp_get_max_threads()
-    except (OSError, KeyError, AttributeError):
-        return '?'
-
-
 def engine_name():
     """The engine and the backend that runs functions holding the kernel."""
     return ENGINE.replace('(Numba)', '(C)')
