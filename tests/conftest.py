@@ -1,8 +1,9 @@
 """Shared fixtures: the real MNIST test digits, small datasets made from
 them, and a way to run the command lines in a subprocess.
 
-The digits come from ``../shared/data/mnist`` beside the checkout (or
-``$LOGREG_MNIST_TEST_DATA``).  Nothing here touches the network.
+The digits come from the MNIST files committed in the checkout's ``data/``
+(or the folder ``$LOGREG_MNIST_TEST_DATA`` names).  Nothing here touches
+the network.
 """
 import gzip
 import os
@@ -19,8 +20,7 @@ os.environ['THEANO_FLAGS'] = ','.join(
     f for f in (os.environ.get('THEANO_FLAGS', ''), 'floatX=float64') if f)
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = Path(os.environ.get(
-    'LOGREG_MNIST_TEST_DATA', ROOT.parent / 'shared' / 'data' / 'mnist'))
+MNIST_DIR = Path(os.environ.get('LOGREG_MNIST_TEST_DATA') or ROOT / 'data')
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The tutorial's own numbers, from the real MNIST files.
 
-The IDX files in ``../shared/data/mnist`` are read here independently of
+The IDX files committed in ``data/`` are read here independently of
 the package (byte / 256, the first 50,000 training images to train, the
 last 10,000 to validate, t10k to test), and the tutorial's algorithm is
 run on them by ``reference.py``.  The package must print the same lines,
