@@ -13,6 +13,7 @@ import os
 import signal
 
 from . import ENGINE_VARIABLE
+from .data import DATA_FOLDER_HELP
 from .errors import LogregError
 
 
@@ -60,7 +61,8 @@ def add_training_arguments(parser, n_epochs, epochs_help):
         help="the tutorial's mnist.pkl.gz (looked for in the data folder, "
              "where the four IDX files do too; downloaded there when "
              "missing), another pickle of the same structure, or a "
-             "directory holding the four MNIST IDX files")
+             "directory holding the four MNIST IDX files. The data folder "
+             "is " + DATA_FOLDER_HELP)
     parser.add_argument('--n-epochs', type=positive(int), default=n_epochs,
                         help=epochs_help)
     parser.add_argument('--batch-size', type=positive(int), default=600,

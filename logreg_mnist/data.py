@@ -33,19 +33,36 @@ IDX_FILES = {
 }
 
 
+#: The ``data/`` folder of a source checkout, which ships MNIST.
+CHECKOUT_DATA = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'data')
+
+#: Where the data folder is, in words (for ``--help``).
+DATA_FOLDER_HELP = ('$LOGREG_MNIST_DATA; else, in a source checkout, its '
+                    'data/ folder, which holds MNIST; else the per-user '
+                    'cache $XDG_CACHE_HOME/logreg-mnist, by default '
+                    '~/.cache/logreg-mnist')
+
+
 def default_data_dir():
-    """Where ``mnist.pkl.gz`` is looked for and downloaded to.
+    """Where ``mnist.pkl.gz`` (or the IDX files) are looked for and
+    downloaded to.
 
     ``$LOGREG_MNIST_DATA`` if set; else the ``data/`` folder of a source
-    checkout (what ``pip install -e .`` gives); else ``./data``.
+    checkout (a clone, installed with ``pip install -e .``), which ships
+    the four MNIST files; else one folder per user, as other dataset
+    fetchers keep it: ``$XDG_CACHE_HOME/logreg-mnist``, or
+    ``~/.cache/logreg-mnist`` when that variable is unset or not an
+    absolute path.  The folder is created only when a download needs it.
     """
     if os.environ.get('LOGREG_MNIST_DATA'):
         return os.environ['LOGREG_MNIST_DATA']
-    checkout = os.path.join(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))), 'data')
-    if os.path.isfile(os.path.join(checkout, 'README.md')):
-        return checkout
-    return 'data'
+    if os.path.isfile(os.path.join(CHECKOUT_DATA, 'README.md')):
+        return CHECKOUT_DATA
+    cache = os.environ.get('XDG_CACHE_HOME', '')
+    if not os.path.isabs(cache):
+        cache = os.path.join(os.path.expanduser('~'), '.cache')
+    return os.path.join(cache, 'logreg-mnist')
 
 
 def resolve_dataset(dataset):

@@ -113,6 +113,81 @@ def test_bare_name_is_found_in_the_data_folder(small_pkl, tmp_path,
     assert data.resolve_dataset('mine.pkl.gz') == str(folder / 'mine.pkl.gz')
 
 
+#: The MNIST files as their authors published them: bytes and MD5 of each
+#: file's decompressed content (the .gz wrapping may differ).
+PUBLISHED_MNIST = {
+    'train-images-idx3-ubyte': (47040016, '6bbc9ace898e44ae57da46a324031adb'),
+    'train-labels-idx1-ubyte': (60008, 'a25bea736e30d166cdddb491f175f624'),
+    't10k-images-idx3-ubyte': (7840016, '2646ac647ad5339dbf082846283269ea'),
+    't10k-labels-idx1-ubyte': (10008, '27ae3e4e09519cfbb04c329615203637'),
+}
+
+
+def test_the_checkouts_mnist_files_are_the_published_ones():
+    from conftest import ROOT
+    for stem, (size, md5) in PUBLISHED_MNIST.items():
+        with gzip.open(ROOT / 'data' / (stem + '.gz'), 'rb') as f:
+            content = f.read()
+        assert (len(content), hashlib.md5(content).hexdigest()) == \
+            (size, md5), stem
+    # and the downloader checks a fetched copy against the same figures
+    assert {stem: tuple(v) for stem, v in download.IDX_CHECKSUMS.items()} \
+        == PUBLISHED_MNIST
+
+
+@pytest.fixture
+def installed_copy(monkeypatch, tmp_path):
+    """The package as a non-editable install sees itself: no checkout's
+    data/ folder beside it, and no LOGREG_MNIST_DATA."""
+    monkeypatch.setattr(data, 'CHECKOUT_DATA', str(tmp_path / 'site' / 'data'))
+    monkeypatch.delenv('LOGREG_MNIST_DATA')
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    monkeypatch.delenv('XDG_CACHE_HOME', raising=False)
+    return tmp_path
+
+
+def test_the_data_folder_is_the_variable_then_the_checkout(monkeypatch,
+                                                           tmp_path):
+    from conftest import ROOT
+    assert data.default_data_dir() == os.environ['LOGREG_MNIST_DATA']
+    monkeypatch.delenv('LOGREG_MNIST_DATA')
+    assert os.path.samefile(data.default_data_dir(), ROOT / 'data')
+    monkeypatch.setenv('LOGREG_MNIST_DATA', '')   # set but empty: unset
+    assert os.path.samefile(data.default_data_dir(), ROOT / 'data')
+
+
+def test_an_installed_copy_keeps_one_data_folder_per_user(installed_copy,
+                                                          monkeypatch):
+    home = installed_copy / 'home'
+    assert data.default_data_dir() == str(home / '.cache' / 'logreg-mnist')
+    monkeypatch.setenv('XDG_CACHE_HOME', str(installed_copy / 'xdg'))
+    assert data.default_data_dir() == str(installed_copy / 'xdg' /
+                                          'logreg-mnist')
+    monkeypatch.setenv('XDG_CACHE_HOME', 'relative/cache')  # ignored (XDG)
+    assert data.default_data_dir() == str(home / '.cache' / 'logreg-mnist')
+    # whatever the working folder: no ./data appears anywhere
+    monkeypatch.chdir(installed_copy)
+    assert data.default_data_dir() == str(home / '.cache' / 'logreg-mnist')
+
+
+def test_an_installed_copy_downloads_into_its_cache_once(
+        installed_copy, monkeypatch, no_builtin_mirrors):
+    files = real_idx_files()
+    mirror = Mirror(files)
+    monkeypatch.setenv('LOGREG_MNIST_MIRRORS', mirror.url)
+    monkeypatch.chdir(installed_copy)
+    cache = installed_copy / 'home' / '.cache' / 'logreg-mnist'
+    try:
+        assert data.resolve_dataset('mnist.pkl.gz') == str(cache)
+    finally:
+        mirror.close()
+    assert sorted(os.listdir(cache)) == sorted(files)
+    assert not os.path.exists(installed_copy / 'data')
+    # the next run finds the files there, with no mirror at all
+    monkeypatch.delenv('LOGREG_MNIST_MIRRORS')
+    assert data.resolve_dataset('mnist.pkl.gz') == str(cache)
+
+
 def PKL_CHECK():
     return download.matches(download.MNIST_PKL, download.MNIST_PKL_SIZE,
                             download.MNIST_PKL_MD5)
