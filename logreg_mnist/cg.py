@@ -15,12 +15,12 @@ import numpy
 import scipy.optimize
 
 from . import cli
-from .engine import describe, theano, T
+from .engine import compiling_line, describe, theano, T
 from .errors import TrainingStopped
 from .model import LogisticRegression
 from .progress import StatusLine
-from .training import (Run, evaluator, load_for_training, minibatch,
-                       n_batches, prepared_outputs)
+from .training import (Run, compile_now, evaluator, load_for_training,
+                       minibatch, n_batches, prepared_outputs)
 
 
 class _StopRequested(Exception):
@@ -96,6 +96,7 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
         datasets = load_for_training(dataset, batch_size, model_out)
         print('... building the model', flush=True)
         print(describe(), flush=True)
+        print(compiling_line(), flush=True)
         index = T.lscalar('index')
         x = T.matrix('x')
         y = T.ivector('y')
@@ -106,6 +107,9 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
         validate_model, test_model = (
             evaluator(classifier, index, x, y, datasets[k], batch_size)
             for k in (1, 2))
+        compile_now(classifier.params, [objective.batch_cost,
+                                        objective.batch_grad,
+                                        validate_model, test_model])
 
         print('Optimizing using scipy.optimize.fmin_cg...', flush=True)
         theta0 = numpy.zeros((n_in + 1) * 10, dtype=x.dtype)

@@ -326,6 +326,14 @@ def describe():
         ENGINE, device(), theano.config.floatX)
 
 
+def compiling_line():
+    """The progress line shown while the functions compile.  Theano's C
+    code and PyTensor's C and Numba code are kept on disk and reused by the
+    next runs; JAX compiles again in every process."""
+    return '... compiling' + ('' if jax_mode() else
+                              ' (cached for the next runs)')
+
+
 def host_array(values):
     """Scalars returned by compiled functions, as one numpy array: under
     JAX they are device arrays, brought back in one copy, not one each."""

@@ -15,12 +15,12 @@ taken so far.
 import numpy
 
 from . import KERNEL_VARIABLE, kernel
-from .engine import describe, host_array, theano, T
+from .engine import compiling_line, describe, host_array, theano, T
 from .errors import TrainingStopped
 from .model import LogisticRegression
 from .progress import StatusLine
-from .training import (Run, evaluator, load_for_training, minibatch,
-                       n_batches, prepared_outputs)
+from .training import (Run, compile_now, evaluator, load_for_training,
+                       minibatch, n_batches, prepared_outputs)
 
 
 def build_model(datasets, learning_rate=0.13, batch_size=600):
@@ -109,8 +109,10 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     datasets = load_for_training(dataset, batch_size, model_out)
     print('... building the model', flush=True)
     print(describe(), flush=True)
+    print(compiling_line(), flush=True)
     classifier, train_model, validate_model, test_model = build_model(
         datasets, learning_rate, batch_size)
+    compile_now(classifier.params, [train_model, validate_model, test_model])
     if kernel.enabled():
         print('... training steps run kernel.c through %s; %s=graph runs '
               'the graph' % (kernel.engine_name(), KERNEL_VARIABLE),

@@ -121,6 +121,23 @@ def evaluator(classifier, index, x, y, data, batch_size):
     return exact
 
 
+def compile_now(params, functions):
+    """Call each compiled ``f(i)`` once, on minibatch 0, and put ``params``
+    back as they were.
+
+    Theano compiles a function when it is built, but PyTensor's Numba and
+    JAX backends do it at its first call: without this, the first run on
+    a new machine would count tens of seconds of compiling as training
+    time.  The values are restored exactly, so the run that follows is the
+    one that would have run.
+    """
+    saved = [param.get_value() for param in params]
+    for function in functions:
+        function(0)
+    for param, value in zip(params, saved):
+        param.set_value(value)
+
+
 class Run(object):
     """One training run: the best model so far, and what happens to it.
 

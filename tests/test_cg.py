@@ -22,9 +22,10 @@ def cg_run(small_pkl, tmp_path_factory):
 def test_cg_prints_the_tutorials_lines(cg_run):
     out, _ = cg_run
     lines = out.stdout.splitlines()
-    assert lines[:4] == ['... loading data', '... building the model',
-                         describe(), 'Optimizing using scipy.optimize.fmin_cg...']
-    validations = lines[4:-1]
+    assert lines[:5] == ['... loading data', '... building the model',
+                         describe(), '... compiling (cached for the next runs)',
+                         'Optimizing using scipy.optimize.fmin_cg...']
+    validations = lines[5:-1]
     assert 1 <= len(validations) <= 15
     assert all(re.fullmatch(r'validation error \d+\.\d{6} %', l)
                for l in validations)

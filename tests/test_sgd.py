@@ -61,10 +61,11 @@ def test_progress_lines_name_device_and_floatX(synthetic_data, tmp_path,
     sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=1,
                            model_out=str(tmp_path / 'm.pkl'))
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:4] == [
+    assert lines[:5] == [
         '... loading data',
         '... building the model',
         '... using %s on device cpu with floatX=float64' % ENGINE,
+        '... compiling (cached for the next runs)',
         '... training the model']
 
 
@@ -142,3 +143,32 @@ def test_history_file_matches_the_printed_trace(synthetic_data, tmp_path,
     assert rebuilt == lines
     assert [r['iteration'] for r in rows] == [20 * (i + 1)
                                               for i in range(40)]
+
+
+def test_compiling_first_leaves_the_model_as_it_was(synthetic_data):
+    """The functions are called once before the timer starts (engines
+    that compile at the first call do it then); a training step's change
+    of W and b is undone, so training starts from the same weights."""
+    from logreg_mnist.data import load_data
+    from logreg_mnist.sgd import build_model
+    from logreg_mnist.training import compile_now
+    _, path = synthetic_data
+    classifier, train_model, validate_model, test_model = build_model(
+        load_data(str(path)), batch_size=20)
+    rng = numpy.random.RandomState(1)
+    W = rng.randn(*classifier.W.get_value().shape)
+    b = rng.randn(*classifier.b.get_value().shape)
+    classifier.W.set_value(W)
+    classifier.b.set_value(b)
+    calls = []
+
+    def counted(f):
+        return lambda i: calls.append((f, i)) or f(i)
+    compile_now(classifier.params, [counted(f) for f in
+                                    (train_model, validate_model, test_model)])
+    assert calls == [(train_model, 0), (validate_model, 0), (test_model, 0)]
+    numpy.testing.assert_array_equal(classifier.W.get_value(), W)
+    numpy.testing.assert_array_equal(classifier.b.get_value(), b)
+    # (without the restore, the step would have moved them)
+    train_model(0)
+    assert not numpy.array_equal(classifier.W.get_value(), W)
