@@ -2,7 +2,7 @@
 
 Two engines run the same graph, chosen by the Python version:
 
-* Python <= 3.11: Theano 1.0.5, frozen since 2020.  It needs numpy < 1.24 (it
+* Python 3.10 and 3.11: Theano 1.0.5, frozen since 2020.  It needs numpy < 1.24 (it
   still uses ``np.bool``) and a SciPy built for that numpy; the pins below are
   a set that installs and runs together.
 * Python >= 3.12, where Theano cannot be installed: PyTensor, its maintained
@@ -28,7 +28,7 @@ setup(
     license='BSD-3-Clause',
     packages=find_packages(include=['logreg_mnist', 'logreg_mnist.*']),
     package_data={'logreg_mnist': ['kernel.c']},   # compiled at run time
-    python_requires='>=3.9,<3.14',
+    python_requires='>=3.10,<3.14',
     install_requires=[
         'Theano==1.0.5; ' + THEANO,
         'numpy==1.23.5; ' + THEANO,
@@ -59,7 +59,6 @@ setup(
         ],
     },
     classifiers=[
-        'Programming Language :: Python :: 3.9',
         'Programming Language :: Python :: 3.10',
         'Programming Language :: Python :: 3.11',
         'Programming Language :: Python :: 3.12',
