@@ -43,6 +43,7 @@ class Objective(object):
         self.status = StatusLine()
         self.iteration = 0   # CG iterations finished
         self.loaded = None   # the theta W and b hold
+        self.loaded_cost = None   # the cost there, once computed
 
     def load(self, theta):
         """Make ``theta`` the classifier's W and b (unless they are already:
@@ -52,6 +53,7 @@ class Objective(object):
         if self.loaded is not None and numpy.array_equal(theta, self.loaded):
             return
         self.loaded = theta.copy()
+        self.loaded_cost = None
         split = self.n_in * self.n_out
         self.classifier.W.set_value(
             theta[:split].reshape(self.n_in, self.n_out), borrow=True)
@@ -72,7 +74,8 @@ class Objective(object):
         for i in range(self.n_batches):
             self._show('cost', i)
             costs.append(self.batch_cost(i))
-        return numpy.mean(costs)
+        self.loaded_cost = numpy.mean(costs)
+        return self.loaded_cost
 
     def gradient(self, theta):
         self.load(theta)
@@ -128,7 +131,8 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
             objective.status.clear()
             print('validation error %f %%' % (loss * 100.), flush=True)
             run.keep_if_best(loss, objective.iteration, objective.n_batches,
-                             objective.iteration)
+                             objective.iteration,
+                             training_cost=objective.loaded_cost)
             if stop:
                 raise _StopRequested
 

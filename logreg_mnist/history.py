@@ -3,7 +3,14 @@
 Training (SGD or CG) writes ``best_model.history.csv`` next to
 ``best_model.pkl``: the epoch (or CG iteration), minibatch and iteration of
 each validation, its validation error and, when it was a new best, the test
-error of that model (errors as fractions, as ``errors()`` returns them).
+error of that model (errors as fractions, as ``errors()`` returns them),
+then the mean training cost since the previous validation (SGD: the mean of
+the epoch's minibatch costs; CG: the cost over the training set) and, for
+SGD, the patience in force during those steps (the iteration at which
+training stops unless a new best pushes it further out).
+
+Files written before the last two columns existed are still read: the
+missing values come back as None.
 
 The file is rewritten whole, atomically, each time the model is saved and
 when the run ends -- so it always describes the model beside it, a symlink
@@ -14,12 +21,18 @@ import csv
 import io
 import os
 
+import numpy
+
 from . import untrusted
 from .errors import DataError
 from .safety import atomic_write
 
 FIELDS = ['epoch', 'minibatch', 'iteration', 'validation_error',
-          'test_error']
+          'test_error', 'training_cost', 'patience']
+
+
+def _cell(value, kind):
+    return '' if value is None else repr(kind(value))
 
 
 def history_path(model_out):
@@ -35,11 +48,12 @@ class History(object):
         self.rows = []
 
     def record(self, epoch, minibatch, iteration, validation_error,
-               test_error=None):
+               test_error=None, training_cost=None, patience=None):
         self.rows.append([epoch, minibatch, iteration,
-                          repr(float(validation_error)),
-                          '' if test_error is None
-                          else repr(float(test_error))])
+                          _cell(validation_error, float),
+                          _cell(test_error, float),
+                          _cell(training_cost, float),
+                          _cell(patience, int)])
 
     def save(self):
         """Replace the file with every row recorded so far."""
@@ -55,18 +69,24 @@ def _row(row):
     """One CSV row as a dict of numbers, or ValueError."""
     out = {k: int(row[k]) for k in ('epoch', 'minibatch', 'iteration')}
     out['validation_error'] = float(row['validation_error'])
-    out['test_error'] = (float(row['test_error']) if row['test_error']
-                         else None)
+    for key, kind in (('test_error', float), ('training_cost', float),
+                      ('patience', int)):
+        out[key] = kind(row[key]) if row.get(key) else None   # or an old file
     if min(out[k] for k in ('epoch', 'minibatch', 'iteration')) < 1:
         raise ValueError('counts start at 1')
     for key in ('validation_error', 'test_error'):
         if out[key] is not None and not 0 <= out[key] <= 1:
             raise ValueError('an error rate outside 0..1')
+    if out['training_cost'] is not None and not (
+            0 <= out['training_cost'] < numpy.inf):
+        raise ValueError('a training cost that is negative or not finite')
+    if out['patience'] is not None and out['patience'] < 1:
+        raise ValueError('a patience below 1')
     return out
 
 
 def read_history(path):
-    """The rows of a history file as dicts (test_error None when absent)."""
+    """The rows of a history file as dicts (None where a value is absent)."""
     raw = untrusted.read_bytes(path)
     try:
         rows = list(csv.DictReader(io.StringIO(raw.decode('ascii'))))

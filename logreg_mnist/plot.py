@@ -5,8 +5,9 @@
 * ``samples``: the first images of a split with their labels;
 * ``predictions``: test images titled with the predicted label and its
   probability, mistakes in red with the true label;
-* ``curve``: validation error (and the test error of each new best) over a
-  training run, from the history file training writes beside the model.
+* ``curve``: the training cost, the validation error, the test error of
+  each new best and where patience ran out, over a training run, from the
+  history file training writes beside the model.
 
 Every picture is a PNG written with matplotlib's Agg backend (no display
 needed).  Images are drawn as squares: a model or dataset whose number of
@@ -105,17 +106,45 @@ def predictions_figure(images, labels, probabilities, class_names=DIGITS):
     return fig
 
 
+def patience_ran_out(rows):
+    """The iteration at which patience ran out, or None: when the last
+    validation's patience came before the next validation would have."""
+    last = rows[-1]
+    per_epoch = max(r['minibatch'] for r in rows)
+    if last['patience'] is None:
+        return None
+    stop = last['patience'] + 1   # steps taken when the loop ends
+    return stop if stop <= last['iteration'] + per_epoch else None
+
+
 def curve_figure(rows):
-    """Validation error per validation, test error at each new best."""
+    """The training cost (when the history has it) above the validation
+    error, the test error of each new best, and where patience ran out."""
+    from matplotlib.ticker import MaxNLocator
     per_epoch = max(r['minibatch'] for r in rows)
     x = [r['epoch'] - 1 + r['minibatch'] / float(per_epoch) for r in rows]
-    fig = _figure(7, 4)
-    ax = fig.subplots()
+    cg = all(r['iteration'] == r['epoch'] and r['patience'] is None
+             for r in rows)
+    costs = [(xi, r['training_cost']) for xi, r in zip(x, rows)
+             if r['training_cost'] is not None]
+    fig = _figure(7, 6 if costs else 4)
+    if costs:
+        top, ax = fig.subplots(2, 1, sharex=True, height_ratios=[2, 3])
+        top.plot(*zip(*costs), color='#7b3294', marker='.',
+                 label='training cost')
+        top.set_ylabel('cost (mean NLL)')
+        top.set_title('Training cost (mean negative log-likelihood %s)'
+                      % ('over the training set' if cg
+                         else 'of the epoch\'s minibatches'))
+        panels = [top, ax]
+    else:
+        ax = fig.subplots()
+        panels = [ax]
     ax.plot(x, [100 * r['validation_error'] for r in rows],
             label='validation error')
     best = [(xi, r) for xi, r in zip(x, rows) if r['test_error'] is not None]
     ax.plot([xi for xi, _ in best], [100 * r['test_error'] for _, r in best],
-            'o', markersize=3, label='test error of the best model')
+            'o', markersize=3, label='test error of each new best')
     final_x, final = best[-1] if best else (x[-1], rows[-1])
     ax.annotate('best: %.2f %% validation, %.2f %% test'
                 % (100 * final['validation_error'],
@@ -123,11 +152,20 @@ def curve_figure(rows):
                 (final_x, 100 * final['validation_error']),
                 xytext=(0.35, 0.55), textcoords='axes fraction',
                 arrowprops={'arrowstyle': '->'})
-    ax.set_xlabel('epoch (CG: iteration)')
+    stop = patience_ran_out(rows)
+    for panel in panels:
+        if stop is not None:
+            panel.axvline(stop / float(per_epoch), color='#d7191c',
+                          linestyle='--', linewidth=1,
+                          label='patience ran out (iteration %d)' % stop)
+        panel.grid(alpha=0.3)
+        panel.legend(loc='upper right')
+        panel.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('CG iteration' if cg else 'epoch')
     ax.set_ylabel('error (%)')
-    ax.set_title('Learning curve')
-    ax.grid(alpha=0.3)
-    ax.legend(loc='upper right')
+    ax.set_title('Validation error, and test error of each new best')
+    fig.suptitle('Learning curve (%s)' % ('conjugate gradient' if cg else
+                                          'minibatch SGD, early stopping'))
     return fig
 
 
@@ -216,7 +254,8 @@ def build_parser():
              'samples': 'the first N images of a split with their labels',
              'predictions': 'test images titled with the predicted label and '
                             'its probability, mistakes in red',
-             'curve': 'validation and test error over a training run'}
+             'curve': 'training cost, validation and test error over a '
+                      'training run, and where patience ran out'}
     for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text,
                            formatter_class=parser.formatter_class)

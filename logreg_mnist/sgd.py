@@ -66,6 +66,7 @@ class DivergenceWatch(object):
         self.n_train_batches = n_train_batches
         self.costs = []
         self.checked = 0   # steps before self.costs[0]
+        self.mean_cost = None   # of the steps looked at last (the history)
 
     def add(self, cost):
         self.costs.append(cost)
@@ -78,6 +79,7 @@ class DivergenceWatch(object):
         self.checked += len(self.costs)
         self.costs = []
         if not len(bad):
+            self.mean_cost = float(costs.mean()) if len(costs) else None
             return None
         epoch, minibatch_index = divmod(first + int(bad[0]),
                                         self.n_train_batches)
@@ -88,15 +90,18 @@ class DivergenceWatch(object):
                 self.n_train_batches, learning_rate, run.what_is_saved()))
 
 
-def validate(run, epoch, minibatch_index, n_train_batches, iteration):
+def validate(run, epoch, minibatch_index, n_train_batches, iteration,
+             **seen):
     """One validation of the loop: print it, keep a new best (printing its
-    test error); return the loss and the best loss before it."""
+    test error), record it with ``seen`` (see ``Run.keep_if_best``);
+    return the loss and the best loss before it."""
     previous_best = run.best_validation_loss
     loss = run.validation_error()
     print('epoch %i, minibatch %i/%i, validation error %f %%'
           % (epoch, minibatch_index + 1, n_train_batches, loss * 100.),
           flush=True)
-    if run.keep_if_best(loss, epoch, minibatch_index + 1, iteration + 1):
+    if run.keep_if_best(loss, epoch, minibatch_index + 1, iteration + 1,
+                        **seen):
         print('     epoch %i, minibatch %i/%i, test error of best model %f %%'
               % (epoch, minibatch_index + 1, n_train_batches,
                  run.test_score * 100.), flush=True)
@@ -166,7 +171,9 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
                 if validating and not stopped:
                     status.clear()
                     loss, best = validate(run, epoch, minibatch_index,
-                                          n_train_batches, iter)
+                                          n_train_batches, iter,
+                                          training_cost=watch.mean_cost,
+                                          patience=patience)
                     if loss < best * improvement_threshold:
                         patience = max(patience, iter * patience_increase)
                 if not stopped and patience > iter and stop:

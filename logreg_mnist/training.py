@@ -167,16 +167,17 @@ class Run(object):
         return numpy.mean([self.validate_model(i)
                            for i in range(self.n_valid_batches)])
 
-    def keep_if_best(self, loss, epoch, minibatch, iteration):
-        """Record a validation; if ``loss`` is a new best, test the model
-        and save it with the history.  True for a new best."""
+    def keep_if_best(self, loss, epoch, minibatch, iteration, **seen):
+        """Record a validation (with what ``seen`` adds to the history:
+        ``training_cost``, ``patience``); if ``loss`` is a new best, test
+        the model and save it with the history.  True for a new best."""
         improved = loss < self.best_validation_loss
         if improved:
             self.best_validation_loss = loss
             self.test_score = numpy.mean([self.test_model(i)
                                           for i in range(self.n_test_batches)])
         self.history.record(epoch, minibatch, iteration, loss,
-                            self.test_score if improved else None)
+                            self.test_score if improved else None, **seen)
         if improved:
             with deferred_interrupts():   # the model and its history agree
                 save_model(self.classifier, self.model_out,

@@ -30,8 +30,11 @@ def error_rate(W, b, x, y):
 
 
 def sgd_trace(datasets, learning_rate=0.13, n_epochs=1000, batch_size=600,
-              n_out=10):
-    """Run the tutorial's loop; return (trace lines, best (W, b), summary)."""
+              n_out=10, seen=None):
+    """Run the tutorial's loop; return (trace lines, best (W, b), summary).
+
+    ``seen``, a list, gets one (mean training cost since the previous
+    validation, patience before this validation) pair per validation."""
     (tx, ty), (vx, vy), (sx, sy) = [
         (numpy.asarray(x, numpy.float64), numpy.asarray(y, numpy.int64))
         for x, y in datasets]
@@ -46,15 +49,19 @@ def sgd_trace(datasets, learning_rate=0.13, n_epochs=1000, batch_size=600,
     b = numpy.zeros(n_out)
     patience, best, test_score, best_params = 5000, numpy.inf, 0.0, None
     frequency = min(n_train, patience // 2)
-    lines = []
+    lines, costs = [], []
     epoch, done = 0, False
     while epoch < n_epochs and not done:
         epoch += 1
         for i in range(n_train):
+            costs.append(nll(W, b, *batch(tx, ty, i)))
             gW, gb = gradients(W, b, *batch(tx, ty, i))
             W, b = W - learning_rate * gW, b - learning_rate * gb
             it = (epoch - 1) * n_train + i
             if (it + 1) % frequency == 0:
+                if seen is not None:
+                    seen.append((numpy.mean(costs), patience))
+                costs = []
                 loss = numpy.mean([error_rate(W, b, *batch(vx, vy, j))
                                    for j in range(n_valid)])
                 lines.append('epoch %i, minibatch %i/%i, validation error '

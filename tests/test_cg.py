@@ -69,7 +69,7 @@ def test_cg_saves_a_model_that_predict_uses(cg_run, small_pkl):
     assert out.stdout.splitlines()[-1] == str(labels)
 
 
-def test_cg_history_matches_its_trace(cg_run):
+def test_cg_history_matches_its_trace(cg_run, digits):
     out, folder = cg_run
     rows = read_history(str(folder / 'cg.history.csv'))
     printed = [l for l in out.stdout.splitlines()
@@ -78,4 +78,15 @@ def test_cg_history_matches_its_trace(cg_run):
             for r in rows] == printed
     assert [r['epoch'] for r in rows] == list(range(1, len(rows) + 1))
     best = min(r['validation_error'] for r in rows)
-    assert float(numpy.load(folder / 'cg.npz')['validation_error']) == best
+    info = numpy.load(folder / 'cg.npz')
+    assert float(info['validation_error']) == best
+    # each row has the training cost at that iteration's point: for the
+    # saved one, the mean negative log-likelihood of its W and b
+    assert all(r['patience'] is None for r in rows)
+    (row,) = [r for r in rows if r['epoch'] == int(info['epoch'])]
+    train_x, train_y = split_6_2_2(digits)[0]
+    assert row['training_cost'] == pytest.approx(
+        reference.nll(info['W'], info['b'], train_x.astype(numpy.float64),
+                      train_y), rel=1e-9)
+    costs = [r['training_cost'] for r in rows]
+    assert costs == sorted(costs, reverse=True)   # CG only goes downhill

@@ -14,6 +14,8 @@ import reference
 from conftest import MNIST_DIR
 from helpers import Mirror, read_idx_independently, run_module, trace_lines
 from logreg_mnist import data
+from logreg_mnist.history import read_history
+from logreg_mnist.plot import patience_ran_out
 
 TUTORIAL = ('Optimization complete with best validation score of 7.500000 %,'
             ' with test performance 7.489583 %')
@@ -33,10 +35,17 @@ def mnist():
 
 
 @pytest.fixture(scope='module')
-def expected(mnist):
-    lines, _, epochs = reference.sgd_trace(mnist)
+def reference_run(mnist):
+    """The trace lines, and (mean cost, patience) of each validation."""
+    seen = []
+    lines, _, epochs = reference.sgd_trace(mnist, seen=seen)
     assert lines[-1] == TUTORIAL and epochs == 74   # the reference agrees
-    return lines
+    return lines, seen
+
+
+@pytest.fixture(scope='module')
+def expected(reference_run):
+    return reference_run[0]
 
 
 def test_idx_folder_gives_the_arrays_of_mnist_pkl(mnist):
@@ -47,11 +56,21 @@ def test_idx_folder_gives_the_arrays_of_mnist_pkl(mnist):
     assert x.max() == numpy.float32(255 / 256)
 
 
-def test_full_mnist_prints_the_tutorials_run(expected, tmp_path):
+def test_full_mnist_prints_the_tutorials_run(reference_run, tmp_path):
+    expected, seen = reference_run
     out = run_module('train', '--dataset', MNIST_DIR, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert trace_lines(out.stdout) == expected
     assert 'The code run for 74 epochs, with ' in out.stdout
+    # the history has each epoch's mean cost and patience; new bests pushed
+    # patience out, and it ran out during epoch 74
+    rows = read_history(str(tmp_path / 'best_model.history.csv'))
+    numpy.testing.assert_allclose([r['training_cost'] for r in rows],
+                                  [cost for cost, _ in seen], rtol=1e-9)
+    assert [r['patience'] for r in rows] == [p for _, p in seen]
+    assert rows[0]['patience'] == 5000 < rows[-1]['patience']
+    stop = patience_ran_out(rows)
+    assert 73 * 83 < stop <= 74 * 83
 
 
 def test_default_command_fetches_idx_files_and_reproduces_it(expected,

@@ -7,6 +7,7 @@ import helpers
 from helpers import run_module, run_ok
 from logreg_mnist import plot
 from logreg_mnist.errors import DataError
+from logreg_mnist.history import read_history
 
 
 @pytest.fixture(scope='module')
@@ -36,7 +37,7 @@ def assert_picture(path, size):
     ('weights', ['--model', 'best_model.npz'], (1130, 460)),
     ('weights', ['--model', 'best_model.pkl'], (1130, 460)),
     ('predictions', ['--model', 'best_model.npz', '-n', 20], (1200, 290)),
-    ('curve', ['--model', 'best_model.pkl'], (700, 400)),
+    ('curve', ['--model', 'best_model.pkl'], (700, 600)),
 ])
 def test_pictures_of_a_trained_model(trained, small_pkl, picture, args,
                                      size):
@@ -82,6 +83,64 @@ def test_predictions_titles_name_label_probability_and_mistakes(digits):
         assert ax.title.get_color() == ('#c00000' if wrong else '#006000')
     n_wrong = int((probs.argmax(axis=1) != labels).sum())
     assert fig.get_suptitle().endswith(': %d wrong (red)' % n_wrong)
+
+
+HEADER = 'epoch,minibatch,iteration,validation_error,test_error'
+
+
+def curve_of(tmp_path, text):
+    """The figure ``plot curve`` draws from a history of this text."""
+    (tmp_path / 'h.csv').write_text(text)
+    return plot.curve_figure(read_history(str(tmp_path / 'h.csv')))
+
+
+def test_curve_shows_cost_errors_and_where_patience_ran_out(tmp_path):
+    # 10 minibatches an epoch; patience ran out after step 35 of epoch 4
+    fig = curve_of(tmp_path, HEADER + ',training_cost,patience\n'
+                   '1,10,10,0.5,0.45,2.0,34\n'
+                   '2,10,20,0.25,0.3,1.0,34\n'
+                   '3,10,30,0.375,,0.75,34\n')
+    top, bottom = fig.axes
+    cost, run_out = top.get_lines()
+    assert list(cost.get_xdata()) == [1, 2, 3]
+    assert list(cost.get_ydata()) == [2.0, 1.0, 0.75]
+    assert list(run_out.get_xdata()) == [3.5, 3.5]
+    assert run_out.get_label() == 'patience ran out (iteration 35)'
+    validation, tests, run_out = bottom.get_lines()
+    assert list(validation.get_ydata()) == [50, 25, 37.5]
+    assert list(tests.get_xdata()) == [1, 2]
+    assert list(tests.get_ydata()) == [45, 30]
+    assert list(run_out.get_xdata()) == [3.5, 3.5]
+    assert bottom.get_xlabel() == 'epoch'
+    fig.canvas.draw()   # the ticks are whole epochs
+    ticks = bottom.get_xticks()
+    assert len(ticks) >= 2 and all(t == int(t) for t in ticks)
+
+
+def test_curve_marks_no_run_out_while_patience_lasts(tmp_path):
+    fig = curve_of(tmp_path, HEADER + ',training_cost,patience\n'
+                   '1,10,10,0.5,0.45,2.0,5000\n'
+                   '2,10,20,0.25,0.3,1.0,5000\n')
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 2]
+
+
+def test_curve_of_cg_says_iterations(tmp_path):
+    fig = curve_of(tmp_path, HEADER + ',training_cost,patience\n'
+                   '1,84,1,0.3,0.32,1.2,\n'
+                   '2,84,2,0.24,0.26,0.9,\n')
+    assert fig.axes[1].get_xlabel() == 'CG iteration'
+    assert list(fig.axes[0].get_lines()[0].get_xdata()) == [1, 2]
+
+
+def test_old_history_without_cost_or_patience_still_plots(tmp_path):
+    (tmp_path / 'h.csv').write_text(HEADER + '\n1,10,10,0.5,0.45\n'
+                                    '2,10,20,0.25,\n')
+    out = run_module('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert_picture(tmp_path / 'curve.png', (700, 400))
+    (ax,) = curve_of(tmp_path, (tmp_path / 'h.csv').read_text()).axes
+    assert [list(l.get_ydata()) for l in ax.get_lines()] == [[50, 25], [45]]
+    assert ax.get_xlabel() == 'epoch'
 
 
 def test_square_models_of_other_sizes_draw(tmp_path):
@@ -141,6 +200,10 @@ def test_too_few_class_names_is_one_line(trained):
     (b'\x00\xff' * 100, 'is not a training history'),
     (b'epoch,minibatch,iteration,validation_error,test_error\n',
      'holds no validation rows'),
+    (b'epoch,minibatch,iteration,validation_error,test_error,training_cost,'
+     b'patience\n1,1,1,0.5,,nan,\n', 'negative or not finite'),
+    (b'epoch,minibatch,iteration,validation_error,test_error,training_cost,'
+     b'patience\n1,1,1,0.5,,1.0,0\n', 'a patience below 1'),
 ])
 def test_bad_history_files_are_one_line(tmp_path, content, says):
     (tmp_path / 'h.csv').write_bytes(content)

@@ -11,6 +11,8 @@ import reference
 from helpers import trace_lines
 from logreg_mnist.engine import ENGINE
 from logreg_mnist.errors import TrainingStopped
+from logreg_mnist.history import read_history
+from logreg_mnist.plot import patience_ran_out
 from logreg_mnist.sgd import sgd_optimization_mnist
 
 
@@ -26,7 +28,9 @@ def test_trace_matches_numpy_line_for_line(synthetic_data, tmp_path, capsys):
     result = sgd_optimization_mnist(dataset=str(path), batch_size=20,
                                     model_out=str(model_out))
     out, err = capsys.readouterr()
-    expected, (W, b), epochs = reference.sgd_trace(sets, batch_size=20)
+    seen = []
+    expected, (W, b), epochs = reference.sgd_trace(sets, batch_size=20,
+                                                   seen=seen)
 
     assert trace_lines(out) == expected
     # early stopping ended the run, after patience had been extended
@@ -34,6 +38,14 @@ def test_trace_matches_numpy_line_for_line(synthetic_data, tmp_path, capsys):
     assert out.splitlines()[-1].startswith(
         'The code run for %d epochs, with ' % epochs)
     assert re.fullmatch(r'The code for file sgd\.py ran for \d+\.\ds\n', err)
+
+    # the history: each epoch's mean minibatch cost and the patience it ran
+    # under (no improvement here pushed it out: it ran out at step 5001)
+    rows = read_history(str(tmp_path / 'best.history.csv'))
+    numpy.testing.assert_allclose([r['training_cost'] for r in rows],
+                                  [cost for cost, _ in seen], rtol=1e-10)
+    assert [r['patience'] for r in rows] == [p for _, p in seen]
+    assert patience_ran_out(rows) == 20 * (epochs - 1) + 1 == 5001
 
     # the pickled model holds the weights of the best validation
     with open(model_out, 'rb') as f:
@@ -125,7 +137,6 @@ def test_divergence_stops_and_keeps_the_saved_model(synthetic_data, tmp_path,
 
 def test_history_file_matches_the_printed_trace(synthetic_data, tmp_path,
                                                 capsys):
-    from logreg_mnist.history import read_history
     sets, path = synthetic_data
     sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=40,
                            model_out=str(tmp_path / 'best.pkl'))
