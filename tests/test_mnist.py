@@ -56,12 +56,21 @@ def test_idx_folder_gives_the_arrays_of_mnist_pkl(mnist):
     assert x.max() == numpy.float32(255 / 256)
 
 
-def test_full_mnist_prints_the_tutorials_run(reference_run, tmp_path):
+def test_the_readme_command_prints_the_tutorials_run_offline(reference_run,
+                                                             tmp_path):
+    """`python -m logreg_mnist.train` as a clone's user runs it: no data
+    folder named, MNIST read from the checkout's data/, and no mirror that
+    answers (a download would fail)."""
+    from conftest import ROOT
     expected, seen = reference_run
-    out = run_module('train', '--dataset', MNIST_DIR, cwd=tmp_path)
+    before = sorted(p.name for p in (ROOT / 'data').iterdir())
+    out = run_module('train', cwd=tmp_path, env={
+        'LOGREG_MNIST_DATA': '', 'LOGREG_MNIST_MIRRORS': 'http://127.0.0.1:9/'})
     assert out.returncode == 0, out.stderr
     assert trace_lines(out.stdout) == expected
     assert 'The code run for 74 epochs, with ' in out.stdout
+    assert 'Downloading' not in out.stdout
+    assert sorted(p.name for p in (ROOT / 'data').iterdir()) == before
     # the history has each epoch's mean cost and patience; new bests pushed
     # patience out, and it ran out during epoch 74
     rows = read_history(str(tmp_path / 'best_model.history.csv'))
