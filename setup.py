@@ -17,6 +17,8 @@ from setuptools import find_packages, setup
 
 THEANO = 'python_version < "3.12"'
 PYTENSOR = 'python_version >= "3.12"'
+# ipykernel 7.3 is the last release for Python 3.10
+NOTEBOOK = ['ipykernel==7.3.0', 'nbclient==0.11.0', 'nbformat==5.11.1']
 
 setup(
     name='logreg-mnist',
@@ -43,8 +45,11 @@ setup(
         'matplotlib==3.10.9',
     ],
     extras_require={
-        # JAX on the CPU lets the tests run PyTensor's JAX mode, the GPU path
-        'test': ['pytest==9.2.0', 'jax==0.10.2; ' + PYTENSOR],
+        # JAX on the CPU lets the tests run PyTensor's JAX mode, the GPU path;
+        # the notebook's packages let them run docs/walkthrough.ipynb
+        'test': ['pytest==9.2.0', 'jax==0.10.2; ' + PYTENSOR] + NOTEBOOK,
+        # running docs/walkthrough.ipynb (Jupyter itself is not needed)
+        'notebook': NOTEBOOK,
         # PyTensor's JAX mode: on a CUDA 13 GPU, or ('jax') on the CPU
         'cuda': ['jax[cuda13]==0.10.2; ' + PYTENSOR],
         'jax': ['jax==0.10.2; ' + PYTENSOR],
