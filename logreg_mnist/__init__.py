@@ -4,7 +4,8 @@ Regression" (``logistic_sgd.py``) as an installable package.
 Where to look:
 
 * ``engine``    -- Theano or PyTensor chosen and imported, once
-* ``model``     -- ``LogisticRegression``, saving and loading it
+* ``model``     -- ``LogisticRegression``, the model
+* ``modelfile`` -- saving a model, and reading one back without running code
 * ``data``      -- ``load_data``, ``shared_dataset`` and the file formats
 * ``training``  -- what SGD and CG share: minibatches, outputs, the best model
 * ``sgd``       -- ``sgd_optimization_mnist``: compiled functions and the loop

@@ -29,6 +29,7 @@ Theano 1.0.5 on today's machines
     only through libgpuarray's ``pygpu``; without it ``device=cuda`` warns in
     one line and runs on the CPU (or fails with ``force_device=True``).
 """
+import contextlib
 import importlib.util
 import logging
 import os
@@ -332,6 +333,26 @@ def compiling_line():
     next runs; JAX compiles again in every process."""
     return '... compiling' + ('' if jax_mode() else
                               ' (cached for the next runs)')
+
+
+@contextlib.contextmanager
+def values_on_host(variables):
+    """Yield the values of shared ``variables`` as numpy arrays, which the
+    variables hold inside the block, so that a pickle of them holds plain
+    arrays.  Under JAX the values are device arrays: they are copied to the
+    host once and given back after the block (training goes on with them,
+    nothing is uploaded again)."""
+    import numpy
+    storages = [variable.container.storage for variable in variables]
+    on_device = [storage[0] for storage in storages]
+    on_host = [numpy.array(value) for value in on_device]
+    try:
+        for storage, value in zip(storages, on_host):
+            storage[0] = value
+        yield on_host
+    finally:
+        for storage, value in zip(storages, on_device):
+            storage[0] = value
 
 
 def host_array(values):

@@ -192,7 +192,7 @@ def _model_and_data(args):
     """The model's W, b and the probabilities it gives test images."""
     from .data import read_dataset, resolve_dataset
     from .engine import theano
-    from .model import load_model, model_input
+    from .modelfile import load_model, model_input
     classifier = load_model(args.model, args.allow_pickle)
     test_x, test_y = read_dataset(resolve_dataset(args.dataset))[2]
     probabilities = theano.function([classifier.input],
@@ -204,7 +204,7 @@ def _model_and_data(args):
 def _inputs(args):
     """The files this picture is drawn from: --out must be none of them."""
     from .history import history_path
-    from .model import npz_path
+    from .modelfile import npz_path
     from .data import dataset_files
     dataset = getattr(args, 'dataset', None)
     inputs = [('--history', getattr(args, 'history', None))]
@@ -221,8 +221,8 @@ def plot(args):
     out = args.out or args.picture + '.png'
     refuse_overwrite([('--out', out)], _inputs(args))
     if args.picture == 'weights':
-        from .model import load_model
-        W = load_model(args.model, args.allow_pickle).W.get_value()
+        from .modelfile import read_model
+        W = read_model(args.model, args.allow_pickle)['W']
         fig = weights_figure(W, _class_names(args.class_names, W.shape[1]))
     elif args.picture == 'samples':
         from .data import SPLITS, read_dataset, resolve_dataset

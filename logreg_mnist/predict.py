@@ -4,7 +4,7 @@ The tutorial's ``predict()`` as a command: the saved best model's
 ``y_pred`` is compiled into a function and applied to the first test
 images.  Asked for ``best_model.pkl``, it reads the ``best_model.npz`` that
 training writes beside it, which cannot run code; the pickle itself is
-read only with ``--allow-pickle`` (see ``model``).
+read only with ``--allow-pickle`` (see ``modelfile``).
 """
 
 import numpy
@@ -19,7 +19,7 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
     images of ``dataset``."""
     from .data import load_data
     from .engine import theano
-    from .model import load_model, model_input
+    from .modelfile import load_model, model_input
 
     classifier = load_model(model, allow_pickle)
     test_images = load_data(dataset)[2][0].get_value()[:n]

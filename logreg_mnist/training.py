@@ -27,7 +27,7 @@ from .data import SPLITS, dataset_files, load_data, resolve_dataset
 from .engine import jax_mode, theano
 from .errors import DataError
 from .history import History, history_path
-from .model import npz_path, save_model
+from .modelfile import npz_path, save_model
 from .safety import (check_writable, deferred_interrupts, exclusive,
                      refuse_overwrite, stop_requests)
 

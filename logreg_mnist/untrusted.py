@@ -71,6 +71,17 @@ def check_regular(path, error=DataError):
         raise error('%s is not a regular file' % path)
 
 
+def head(path, size, error=DataError):
+    """The first ``size`` bytes of the regular file ``path`` (a named pipe
+    would block the reader), or ``error``."""
+    check_regular(path, error)
+    try:
+        with open(path, 'rb') as f:
+            return f.read(size)
+    except OSError as e:
+        raise error('%s: %s' % (path, e.strerror or e)) from None
+
+
 def read_bytes(path, error=DataError):
     """The content of the regular file ``path``, gunzipped if gzip'd.
 

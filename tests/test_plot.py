@@ -212,3 +212,34 @@ def test_bad_history_files_are_one_line(tmp_path, content, says):
     (line,) = out.stderr.strip().splitlines()
     assert 'h.csv' in line and says in line
     assert not (tmp_path / 'curve.png').exists()
+
+
+#: Python run with the engines unimportable: importing any of these fails.
+WITHOUT_ENGINE = (
+    'import sys; sys.modules.update(dict.fromkeys(["theano", "pytensor", '
+    '"logreg_mnist.engine"])); from logreg_mnist.plot import main; '
+    'main(sys.argv[1:])')
+
+
+def test_pictures_of_files_alone_need_no_engine(trained, small_pkl,
+                                                tmp_path):
+    import subprocess
+    import sys
+    for picture, source in (
+            ('curve', ['--history', trained / 'best_model.history.csv']),
+            ('samples', ['--dataset', small_pkl]),
+            ('weights', ['--model', trained / 'best_model.npz'])):
+        out_png = tmp_path / (picture + '.png')
+        out = subprocess.run(
+            [sys.executable, '-c', WITHOUT_ENGINE, picture, *map(str, source),
+             '--out', str(out_png)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == 'wrote %s\n' % out_png
+        assert Image.open(out_png).format == 'PNG'
+    # (the same way, a picture that needs the engine fails)
+    out = subprocess.run(
+        [sys.executable, '-c', WITHOUT_ENGINE, 'predictions', '--model',
+         str(trained / 'best_model.npz'), '--dataset', str(small_pkl),
+         '--out', str(tmp_path / 'p.png')], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert 'import of logreg_mnist.engine halted' in out.stderr

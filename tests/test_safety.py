@@ -14,7 +14,8 @@ import pytest
 from helpers import run_module, trace_lines
 from logreg_mnist.safety import atomic_write
 from logreg_mnist.history import read_history
-from logreg_mnist.model import LogisticRegression, load_model
+from logreg_mnist.model import LogisticRegression
+from logreg_mnist.modelfile import load_model
 
 
 def test_atomic_write_replaces_the_whole_file(tmp_path):

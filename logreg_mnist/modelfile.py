@@ -1,0 +1,276 @@
+"""Model files: saving a ``LogisticRegression``, and reading one back.
+
+Training writes every new best model twice:
+
+* ``best_model.pkl``: the tutorial's format, a pickle of the whole
+  ``LogisticRegression`` with its symbolic graph.  Unpickling a file runs
+  whatever code the file asks for, so this package never unpickles one
+  by default.
+* ``best_model.npz``: the format every command reads -- plain arrays ``W``
+  and ``b`` with ``n_in``, ``n_out``, ``floatX`` and provenance (dataset,
+  epoch, errors, engine, package version).  ``numpy.load(...,
+  allow_pickle=False)`` reads it without running anything, on any machine.
+
+Asked for ``best_model.pkl``, the commands read the ``best_model.npz``
+beside it.  Only with ``allow_pickle`` is a ``.pkl`` itself read, and then
+as data (``untrusted.load_pickle``): the classes of
+``MODEL_PICKLE_CLASSES``, exactly what ``save_model`` writes under Theano
+1.0.5 and PyTensor 3.3.7, become inert records, the weights are taken out
+of them, and a new model is built around those weights.  None of the
+pickled graph is used, so not even the C code sections that a Theano op
+carries can reach the compiler.
+
+Every file is read through ``untrusted``.  Reading a model's arrays
+(``read_model``) needs no engine; only building a model from them
+(``load_model``) and saving one do.
+"""
+import io
+import math
+import os
+import pickle
+import zipfile
+
+import numpy
+
+from . import untrusted
+from .errors import DataError, ModelError
+from .safety import atomic_write, deferred_interrupts
+
+#: The classes a pickled model may name: the model's own and the engine
+#: objects of its graph.  (Read off models saved by both optimisers, in
+#: float32 and float64, and under PyTensor's JAX mode; the tests rebuild
+#: the running engine's part from freshly saved models.)
+MODEL_PICKLE_CLASSES = frozenset([
+    ('logreg_mnist.model', 'LogisticRegression'),
+    # Theano 1.0.5
+    ('theano.gof.graph', 'Apply'),
+    ('theano.gof.link', 'Container'),
+    ('theano.gof.utils', 'scratchpad'),
+    ('theano.misc.frozendict', 'frozendict'),
+    ('theano.scalar.basic', 'Add'),
+    ('theano.scalar.basic', 'upcast_out'),
+    ('theano.tensor.basic', 'Dot'),
+    ('theano.tensor.basic', 'MaxAndArgmax'),
+    ('theano.tensor.elemwise', 'DimShuffle'),
+    ('theano.tensor.elemwise', 'Elemwise'),
+    ('theano.tensor.nnet.nnet', 'Softmax'),
+    ('theano.tensor.sharedvar', 'TensorSharedVariable'),
+    ('theano.tensor.type', 'TensorType'),
+    ('theano.tensor.var', 'TensorVariable'),
+    # PyTensor 3.3.7
+    ('pytensor.graph.basic', 'Apply'),
+    ('pytensor.graph.basic', 'FrozenApply'),
+    ('pytensor.graph.basic', 'NominalVariable'),
+    ('pytensor.graph.basic', '_get_frozen_output'),
+    ('pytensor.graph.fg', 'FrozenFunctionGraph'),
+    ('pytensor.graph.fg', 'Output'),
+    ('pytensor.graph.utils', 'Scratchpad'),
+    ('pytensor.link.basic', 'Container'),
+    ('pytensor.misc.frozendict', 'frozendict'),
+    ('pytensor.scalar.basic', 'Add'),
+    ('pytensor.scalar.basic', 'Exp'),
+    ('pytensor.scalar.basic', 'Maximum'),
+    ('pytensor.scalar.basic', 'Sub'),
+    ('pytensor.scalar.basic', 'TrueDiv'),
+    ('pytensor.scalar.basic', 'upcast_out'),
+    ('pytensor.scalar.basic', 'upcast_out_nobool'),
+    ('pytensor.scalar.basic', 'upgrade_to_float'),
+    ('pytensor.tensor.elemwise', 'DimShuffle'),
+    ('pytensor.tensor.elemwise', 'Elemwise'),
+    ('pytensor.tensor.math', 'Argmax'),
+    ('pytensor.tensor.math', 'Dot'),
+    ('pytensor.tensor.math', 'Max'),
+    ('pytensor.tensor.math', 'Sum'),
+    ('pytensor.tensor.shape', 'Shape_i'),   # once functions were compiled
+    ('pytensor.tensor.sharedvar', 'TensorSharedVariable'),
+    ('pytensor.tensor.special', 'Softmax'),
+    ('pytensor.tensor.type', 'TensorType'),
+    ('pytensor.tensor.variable', 'TensorVariable'),
+])
+
+#: How every zip archive, and so every ``.npz``, begins.
+ZIP_MAGIC = b'PK\x03\x04'
+
+
+def npz_path(path):
+    """The ``.npz`` that goes with a model path (``best_model.pkl`` ->
+    ``best_model.npz``)."""
+    return os.path.splitext(path)[0] + '.npz'
+
+
+def save_model(classifier, path, **provenance):
+    """Write ``classifier`` to ``path`` (pickle) and beside it as ``.npz``.
+
+    The ``.npz`` records the engine, device and package version with the
+    ``provenance`` given.  Both writes are atomic (see
+    ``safety.atomic_write``) and Ctrl-C waits for them.  With a ``path``
+    ending in ``.npz`` only the ``.npz`` is written.
+    """
+    from . import __version__
+    from .engine import ENGINE, device, values_on_host
+    with values_on_host(classifier.params) as (W, b), \
+            deferred_interrupts():  # Ctrl-C waits until both are written
+        fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],
+                      floatX=str(W.dtype), package_version=__version__,
+                      engine=ENGINE, device=device())
+        fields.update(provenance)
+        if not path.endswith('.npz'):
+            with atomic_write(path) as f:
+                pickle.dump(classifier, f)
+        with atomic_write(npz_path(path)) as f:
+            numpy.savez(f, **{k: numpy.asarray(v)
+                              for k, v in fields.items()})
+
+
+def load_model(path, allow_pickle=False):
+    """A new ``LogisticRegression`` holding the weights of a model file
+    (see ``read_model``)."""
+    from .engine import theano, T
+    from .model import LogisticRegression
+    info = read_model(path, allow_pickle)
+    classifier = LogisticRegression(input=T.matrix('x'),
+                                    n_in=int(info['n_in']),
+                                    n_out=int(info['n_out']))
+    classifier.W.set_value(info['W'].astype(theano.config.floatX))
+    classifier.b.set_value(info['b'].astype(theano.config.floatX))
+    return classifier
+
+
+def read_model(path, allow_pickle=False):
+    """The arrays of a model file as a dict: ``W``, ``b``, ``n_in``,
+    ``n_out`` and, from a ``.npz``, the provenance.
+
+    A ``.npz`` (or any zip archive) is read as it is.  For a pickle
+    (``best_model.pkl``), the ``.npz`` beside it is read, unless
+    ``allow_pickle`` asks for the pickle itself, which is then read as data
+    (see above).
+    """
+    if path.endswith('.npz') or (os.path.lexists(path) and untrusted.head(
+            path, len(ZIP_MAGIC), error=ModelError) == ZIP_MAGIC):
+        return model_info(path)
+    if not allow_pickle:
+        portable = npz_path(path)
+        if os.path.exists(portable):
+            return model_info(portable)
+        raise ModelError(
+            '%s: a .pkl model is a pickle, which can run code when it is '
+            'loaded; the .npz that training writes beside it (%s) is read '
+            'instead, but it does not exist (pass --allow-pickle to read a '
+            'pickle you trust)' % (path, portable))
+    return _pickled_weights(path)
+
+
+def _pickled_weights(path):
+    """``{'W': ..., 'b': ...}`` out of a pickled model, read as data."""
+    raw = untrusted.read_bytes(path, error=ModelError)
+    try:
+        model = untrusted.load_pickle(raw, 'a model',
+                                      inert=MODEL_PICKLE_CLASSES)
+        if getattr(model, 'origin', None) != ('logreg_mnist.model',
+                                              'LogisticRegression'):
+            raise ModelError('%s holds a %s, not a logreg_mnist '
+                             'LogisticRegression'
+                             % (path, type(model).__name__))
+        state = model.state if isinstance(model.state, dict) else {}
+        found = {name: untrusted.arrays_within(state.get(name))
+                 for name in ('W', 'b')}
+    except ModelError:
+        raise
+    except Exception as e:   # (an array of the pickle without its data)
+        raise ModelError('%s is not a logreg_mnist model file (%s: %s)'
+                         % (path, type(e).__name__, e)) from None
+    weights = {}
+    for name, arrays in found.items():
+        if len(arrays) != 1:
+            raise ModelError('%s: the model has no %s to read' % (path, name))
+        weights[name] = arrays[0]
+    W, b = weights['W'], weights['b']
+    weights.update(n_in=numpy.asarray(W.shape[0] if W.ndim == 2 else -1),
+                   n_out=numpy.asarray(len(b) if b.ndim == 1 else -1))
+    return _checked(weights, path)
+
+
+def model_info(path):
+    """The arrays and provenance stored in a ``.npz`` model, as a dict.
+
+    The archive is checked from its headers first -- sizes within the
+    limit of ``untrusted``, every member a ``.npy`` of numbers or text --
+    so that nothing large is allocated for a file that lies about its
+    content; then ``numpy.load`` reads it without pickle.
+    """
+    raw = untrusted.read_bytes(path, error=ModelError)
+    if not raw.startswith(ZIP_MAGIC):
+        raise ModelError('%s is not a .npz model (not a zip archive)' % path)
+    try:
+        _check_npz_headers(raw, path)
+        with numpy.load(io.BytesIO(raw), allow_pickle=False) as z:
+            info = {k: z[k] for k in z.files}
+    except ModelError:
+        raise
+    except Exception as e:
+        raise ModelError('%s is not a readable .npz model (%s: %s)'
+                         % (path, type(e).__name__, e)) from None
+    return _checked(info, path)
+
+
+def _check_npz_headers(raw, path):
+    limit = untrusted.limit_bytes()
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        members = archive.infolist()
+        if sum(m.file_size for m in members) > limit:
+            raise ModelError('%s unpacks to more than the limit of %d MB for '
+                             'an input file' % (path, limit >> 20))
+        for member in members:
+            with archive.open(member) as f:
+                read_header = _NPY_HEADERS.get(
+                    numpy.lib.format.read_magic(f))
+                if read_header is None:
+                    raise ModelError('%s: %s is not a .npy array of a '
+                                     'version numpy writes' % (
+                                         path, member.filename))
+                shape, _, dtype = read_header(f)
+            if dtype.kind not in untrusted.REAL_KINDS + 'U' or \
+                    math.prod(shape) * dtype.itemsize > member.file_size:
+                raise ModelError('%s: %s holds %s of shape %s, not what a '
+                                 'model holds' % (path, member.filename,
+                                                  dtype, shape))
+
+
+_NPY_HEADERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
+                (2, 0): numpy.lib.format.read_array_header_2_0}
+
+
+def _checked(info, path):
+    """``info`` if it describes a usable model, else a ModelError."""
+    missing = {'W', 'b', 'n_in', 'n_out'} - set(info)
+    if missing:
+        raise ModelError('%s is not a logreg_mnist model: it has no %s'
+                         % (path, ', '.join(sorted(missing))))
+    sizes = [info[k] for k in ('n_in', 'n_out')]
+    if not all(s.shape == () and s.dtype.kind in 'iu' and s > 0
+               for s in sizes):
+        raise ModelError('%s: n_in and n_out must be positive whole numbers, '
+                         'got %s and %s' % (path, info['n_in'],
+                                            info['n_out']))
+    n_in, n_out = int(sizes[0]), int(sizes[1])
+    W, b = info['W'], info['b']
+    if W.dtype.kind not in 'iuf' or b.dtype.kind not in 'iuf':
+        raise ModelError('%s: the weights must be real numbers, got %s and '
+                         '%s' % (path, W.dtype, b.dtype))
+    if W.shape != (n_in, n_out) or b.shape != (n_out,):
+        raise ModelError('%s: W %s and b %s do not fit n_in=%d, n_out=%d'
+                         % (path, W.shape, b.shape, n_in, n_out))
+    if not (numpy.isfinite(W).all() and numpy.isfinite(b).all()):
+        raise ModelError('%s: the weights are not all finite' % path)
+    return info
+
+
+def model_input(classifier, images, model, dataset):
+    """``images`` as ``classifier``'s input (its dtype), or DataError when
+    they are not as wide as the model (``model`` and ``dataset`` name the
+    files in the message)."""
+    n_in = classifier.W.get_value(borrow=True).shape[0]
+    if images.shape[1] != n_in:
+        raise DataError('%s has %d pixels per image, but the model in %s '
+                        'expects %d' % (dataset, images.shape[1], model, n_in))
+    return numpy.asarray(images, dtype=classifier.input.dtype)
