@@ -108,8 +108,8 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
         objective = Objective(classifier, index, x, y, datasets[0],
                               batch_size)
         validate_model, test_model = (
-            evaluator(classifier, index, x, y, datasets[k], batch_size)
-            for k in (1, 2))
+            evaluator(classifier.errors(y), index, x, y, datasets[k],
+                      batch_size) for k in (1, 2))
         compile_now(classifier.params, [objective.batch_cost,
                                         objective.batch_grad,
                                         validate_model, test_model])

@@ -3,8 +3,11 @@
 Every other module writes ``from .engine import theano, T`` and then uses the
 tutorial's spelling: ``theano.shared``, ``theano.function``,
 ``theano.config.floatX``, ``T.matrix``, ``T.grad``, ``T.nnet.softmax``...
-Everything that differs between engines lives in this file; the user's
-flags are parsed in ``flags`` and the BLAS to link is found in ``blas``.
+Everything that differs between engines lives in this file: which one runs
+and its name, the device, the host copies of parameters, the base classes
+and the mode of ops written in C (``kernel``'s), and the workarounds.  The
+user's flags are parsed in ``flags`` and the BLAS to link is found in
+``blas``.
 
 Which engine
     Theano 1.0.5 where it is installed and can run (Python <= 3.11), else
@@ -315,8 +318,10 @@ def blas_ldflags():
 
 ENGINE = '%s %s' % ('Theano' if NAME == 'theano' else 'PyTensor',
                     theano.__version__)
+C_ENGINE = ENGINE   # the same, for functions compiled in C_MODE
 if NAME == 'pytensor':   # and the backend that runs its functions
     from pytensor.compile.mode import get_default_mode
+    C_ENGINE = ENGINE + ' (C)'
     ENGINE += ' (%s)' % type(get_default_mode().linker).__name__.replace(
         'Linker', '')
 
@@ -363,3 +368,39 @@ def host_array(values):
         import jax.numpy as jnp
         return numpy.asarray(jnp.stack(values))
     return numpy.asarray(values, dtype=float)
+
+
+@contextlib.contextmanager
+def quiet_autocast():
+    """Silence numpy's overflow warning while a graph takes in Python
+    numbers: PyTensor makes each a constant of the narrowest float type
+    that holds it, trying float32 first, and for a huge one (a learning
+    rate of 1e308) numpy warns about that try before training can say what
+    is wrong."""
+    import numpy
+    with numpy.errstate(over='ignore'):
+        yield
+
+
+######################################
+# Ops of our own, in C (see ``kernel``)
+######################################
+
+if NAME == 'theano':
+    from theano.gof import Apply, Op as COp
+    #: The mode for functions holding C ops: the default one.
+    C_MODE = None
+else:
+    from pytensor.graph.basic import Apply
+    from pytensor.link.c.op import COp
+    # PyTensor's default backend, Numba, cannot run C code; its C one can.
+    C_MODE = 'CVM'
+
+
+def runs_c_ops():
+    """True when functions compiled in ``C_MODE`` can run ops written in
+    C: on the CPU, not through JAX, with a C++ compiler, in the default
+    (FAST_RUN) mode."""
+    return (device() == 'cpu' and not jax_mode()
+            and bool(theano.config.cxx)
+            and str(theano.config.mode) in ('Mode', 'FAST_RUN'))

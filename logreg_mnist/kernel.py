@@ -20,14 +20,8 @@ import os
 import zlib
 
 from . import KERNEL_VARIABLE
-from .engine import ENGINE, NAME, device, jax_mode, theano, T
+from .engine import Apply, COp, C_ENGINE, C_MODE, runs_c_ops, theano, T
 from .errors import EngineError
-
-if NAME == 'theano':
-    from theano.gof import Apply, Op as COp
-else:
-    from pytensor.graph.basic import Apply
-    from pytensor.link.c.op import COp
 
 with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
     SOURCE = _f.read()
@@ -47,22 +41,15 @@ CHOICE = choice()   # a bad value stops a command before it reads any data
 
 
 def enabled():
-    """True when training should use the kernel (see the module's text)."""
+    """Whether training uses the kernel: the one place that decides (see
+    the module's text)."""
     return (CHOICE == 'fused' and theano.config.floatX == 'float32'
-            and device() == 'cpu' and not jax_mode()
-            and bool(theano.config.cxx)
-            and str(theano.config.mode) in ('Mode', 'FAST_RUN'))
+            and runs_c_ops())
 
 
 def engine_name():
-    """The engine and the backend that runs functions holding the kernel."""
-    return ENGINE.replace('(Numba)', '(C)')
-
-
-def mode():
-    """The compile mode for functions holding the kernel: PyTensor's default
-    backend is Numba, which cannot run C code, so they use its C one."""
-    return 'CVM' if NAME == 'pytensor' else None
+    """The engine and the backend that run functions holding the kernel."""
+    return C_ENGINE
 
 
 class _KernelOp(COp):
@@ -92,7 +79,12 @@ class _KernelOp(COp):
         return ['-fopenmp']
 
     def c_code_cache_version(self):
-        return (1, zlib.crc32(SOURCE.encode()))
+        """A hash of all the C compiled: kernel.c, and the code below as it
+        comes out with placeholder names (so that an edit of either is
+        compiled anew, not taken from the engine's cache)."""
+        generated = self.c_code(None, 'node', ['x', 'y', 'W', 'b'],
+                                list(self.OUTPUTS), {'fail': 'fail;'})
+        return (2, zlib.crc32((SOURCE + generated).encode()))
 
     def c_code(self, node, name, inputs, outputs, sub):
         x, y, W, b = inputs
@@ -143,6 +135,7 @@ class _KernelOp(COp):
 class Step(_KernelOp):
     """``(cost, gW, gb)`` of one SGD step on images ``x``, labels ``y``: the
     mean negative log-likelihood and its gradients for ``W`` and ``b``."""
+    OUTPUTS = ('cost', 'gW', 'gb')
 
     def output_types(self, W, b):
         return [T.scalar(dtype='float32'), W.type(), b.type()]
@@ -170,6 +163,7 @@ class Step(_KernelOp):
 class Mistakes(_KernelOp):
     """The fraction of the images ``x`` whose likeliest class is not their
     label in ``y`` (a float64 scalar, like the graph's ``errors``)."""
+    OUTPUTS = ('rate',)
 
     def output_types(self, W, b):
         return [T.scalar(dtype='float64')]
@@ -190,11 +184,21 @@ class Mistakes(_KernelOp):
         """ % locals()
 
 
-def gradients(classifier, y):
-    """``(cost, gW, gb)`` of the classifier on its input and labels ``y``."""
-    return Step()(classifier.input, y, classifier.W, classifier.b)
+def fuse(classifier, y, cost, g_W, g_b, errors):
+    """``(cost, g_W, g_b, errors, mode)`` for training to compile: the
+    graph's cost, gradients and zero-one loss of ``classifier`` on labels
+    ``y`` with the default mode; or, where the kernel is used (``enabled``),
+    the kernel's ops computing the same in their place, with the mode that
+    runs them."""
+    if not enabled():
+        return cost, g_W, g_b, errors, None
+    inputs = (classifier.input, y, classifier.W, classifier.b)
+    cost, g_W, g_b = Step()(*inputs)
+    return cost, g_W, g_b, Mistakes()(*inputs), C_MODE
 
 
-def errors(classifier, y):
-    """The kernel's counterpart of ``classifier.errors(y)``."""
-    return Mistakes()(classifier.input, y, classifier.W, classifier.b)
+def announce():
+    """Say, when the kernel is used, that training steps run it."""
+    if enabled():
+        print('... training steps run kernel.c through %s; %s=graph runs '
+              'the graph' % (C_ENGINE, KERNEL_VARIABLE), flush=True)

@@ -14,8 +14,9 @@ taken so far.
 """
 import numpy
 
-from . import KERNEL_VARIABLE, kernel
-from .engine import compiling_line, describe, host_array, theano, T
+from . import kernel
+from .engine import (compiling_line, describe, host_array, quiet_autocast,
+                     theano, T)
 from .errors import TrainingStopped
 from .model import LogisticRegression
 from .progress import StatusLine
@@ -33,25 +34,23 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
     y = T.ivector('y')           # and their labels
     n_in = train[0].get_value(borrow=True).shape[1]   # 784 for MNIST
     classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
-    fused = kernel.enabled()   # float32 on the CPU: one pass, see kernel
-    if fused:
-        cost, g_W, g_b = kernel.gradients(classifier, y)
-    else:
-        cost = classifier.negative_log_likelihood(y)
-        g_W, g_b = T.grad(cost, classifier.W), T.grad(cost, classifier.b)
+    cost = classifier.negative_log_likelihood(y)
+    g_W = T.grad(cost=cost, wrt=classifier.W)
+    g_b = T.grad(cost=cost, wrt=classifier.b)
+    errors = classifier.errors(y)
+    # kernel.c computes the same in one pass, where it runs (float32, CPU)
+    cost, g_W, g_b, errors, mode = kernel.fuse(classifier, y, cost, g_W, g_b,
+                                               errors)
 
-    # one plain gradient step on W and b per call; (PyTensor first tries a
-    # huge learning rate as float32, which would make numpy warn about an
-    # overflow before training can say what is wrong)
-    with numpy.errstate(over='ignore'):
+    # one plain gradient step on W and b per call
+    with quiet_autocast():
         updates = [(classifier.W, classifier.W - learning_rate * g_W),
                    (classifier.b, classifier.b - learning_rate * g_b)]
     train_model = theano.function(
-        inputs=[index], outputs=cost, updates=updates,
-        mode=kernel.mode() if fused else None,
+        inputs=[index], outputs=cost, updates=updates, mode=mode,
         givens=minibatch(x, y, train[0], train[1], index, batch_size))
-    validate_model = evaluator(classifier, index, x, y, valid, batch_size)
-    test_model = evaluator(classifier, index, x, y, test, batch_size)
+    validate_model = evaluator(errors, index, x, y, valid, batch_size, mode)
+    test_model = evaluator(errors, index, x, y, test, batch_size, mode)
     return classifier, train_model, validate_model, test_model
 
 
@@ -118,10 +117,7 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     classifier, train_model, validate_model, test_model = build_model(
         datasets, learning_rate, batch_size)
     compile_now(classifier.params, [train_model, validate_model, test_model])
-    if kernel.enabled():
-        print('... training steps run kernel.c through %s; %s=graph runs '
-              'the graph' % (kernel.engine_name(), KERNEL_VARIABLE),
-              flush=True)
+    kernel.announce()
     run = Run(classifier, validate_model,
               n_batches(datasets[1][0], batch_size), test_model,
               n_batches(datasets[2][0], batch_size), model_out, dataset,

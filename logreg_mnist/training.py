@@ -22,7 +22,6 @@ import timeit
 
 import numpy
 
-from . import kernel
 from .data import SPLITS, dataset_files, load_data, resolve_dataset
 from .engine import jax_mode, theano
 from .errors import DataError
@@ -94,9 +93,10 @@ def load_for_training(dataset, batch_size, model_out):
     return datasets
 
 
-def evaluator(classifier, index, x, y, data, batch_size):
-    """A compiled ``f(index)``: the zero-one loss of the classifier on that
-    minibatch of ``data``, a shared (x, y) pair.
+def evaluator(errors, index, x, y, data, batch_size, mode=None):
+    """A compiled ``f(index)``: ``errors``, the zero-one loss of a
+    classifier of ``x`` and labels ``y``, on that minibatch of ``data``, a
+    shared (x, y) pair; compiled in ``mode``.
 
     The loss is a count of mistakes over ``batch_size``.  JAX computes
     that fraction its own way -- in float32 mode in float32 (0.475 becomes
@@ -104,14 +104,10 @@ def evaluator(classifier, index, x, y, data, batch_size):
     quotient -- and an ulp decides whether an equal validation error counts
     as a new best.  Under JAX it is therefore rounded back to the exact
     count's fraction, as the CPU computes it: the printed trace is then the
-    CPU's, line for line.  In float32 on the CPU the count comes from
-    ``kernel`` (see there).
+    CPU's, line for line.
     """
-    fused = kernel.enabled()
     compiled = theano.function(
-        inputs=[index], mode=kernel.mode() if fused else None,
-        outputs=kernel.errors(classifier, y) if fused else
-        classifier.errors(y),
+        inputs=[index], outputs=errors, mode=mode,
         givens=minibatch(x, y, data[0], data[1], index, batch_size))
     if not jax_mode():
         return compiled

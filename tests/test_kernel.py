@@ -10,7 +10,7 @@ import pytest
 import reference
 from helpers import run_module, run_ok, trace_lines
 from logreg_mnist import kernel
-from logreg_mnist.engine import theano, T
+from logreg_mnist.engine import C_ENGINE, C_MODE, theano, T
 
 
 def compiled(op):
@@ -18,7 +18,7 @@ def compiled(op):
     x, W = T.matrix(dtype='float32'), T.matrix(dtype='float32')
     y, b = T.ivector(), T.vector(dtype='float32')
     return theano.function([x, y, W, b], op()(x, y, W, b),
-                           mode=kernel.mode())
+                           mode=C_MODE)
 
 
 @pytest.fixture(scope='module')
@@ -139,8 +139,26 @@ def test_float32_training_prints_the_graphs_trace(small_idx_dir, tmp_path):
                                    'LOGREG_MNIST_KERNEL': choice})
     assert ('\n... training steps run kernel.c through %s; '
             'LOGREG_MNIST_KERNEL=graph runs the graph\n'
-            % kernel.engine_name()) in runs['fused'].stdout
+            % C_ENGINE) in runs['fused'].stdout
     assert 'kernel.c' not in runs['graph'].stdout
     assert len(trace_lines(runs['fused'].stdout)) > 60
     assert trace_lines(runs['fused'].stdout) == \
         trace_lines(runs['graph'].stdout)
+
+
+def test_the_cache_version_covers_all_the_c(monkeypatch):
+    """An edit of kernel.c or of the C that kernel.py writes gives a new
+    version, so the engine compiles the op anew instead of reusing a
+    binary of its cache."""
+    ops = (kernel.Step(), kernel.Mistakes())
+    before = [op.c_code_cache_version() for op in ops]
+    assert before[0] != before[1]
+    monkeypatch.setattr(kernel, 'SOURCE', kernel.SOURCE + '\n/* edit */')
+    for op, version in zip(ops, before):
+        assert op.c_code_cache_version() != version
+    monkeypatch.undo()
+    output = kernel.Step.output
+    monkeypatch.setattr(kernel.Step, 'output', staticmethod(
+        lambda *args: output(*args).replace('out of memory', 'no memory')))
+    assert ops[0].c_code_cache_version() != before[0]
+    assert ops[1].c_code_cache_version() == before[1]
