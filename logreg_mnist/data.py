@@ -25,12 +25,8 @@ import numpy
 from . import download, untrusted
 from .errors import DataError
 
-IDX_FILES = {
-    'train_x': 'train-images-idx3-ubyte',
-    'train_y': 'train-labels-idx1-ubyte',
-    'test_x': 't10k-images-idx3-ubyte',
-    'test_y': 't10k-labels-idx1-ubyte',
-}
+#: How many classes the labels name: the digits 0 to 9.
+N_CLASSES = 10
 
 
 #: The ``data/`` folder of a source checkout, which ships MNIST.
@@ -82,8 +78,8 @@ def resolve_dataset(dataset):
         if os.path.exists(path):
             return path
         if name == download.MNIST_PKL:
-            if all(download.has_idx(folder, stem) for stem in
-                   IDX_FILES.values()):
+            if all(download.find_idx(folder, f.stem)
+                   for f in download.IDX_FILES):
                 return folder
             return download.fetch_mnist(folder)
     raise DataError('%s: no such file or directory' % dataset)
@@ -143,23 +139,22 @@ def dataset_files(path):
     """The files a dataset path stands for (an IDX folder: its four)."""
     if not os.path.isdir(path):
         return [path]
-    return [os.path.join(path, stem + ext) for stem in IDX_FILES.values()
-            for ext in ('.gz', '')]
+    return [p for f in download.IDX_FILES
+            for p in download.idx_paths(path, f.stem)]
 
 
 def _idx_path(directory, stem):
-    for name in (stem + '.gz', stem):
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            return path
-    raise DataError('%s: missing %s(.gz)' % (directory, stem))
+    path = download.find_idx(directory, stem)
+    if path is None:
+        raise DataError('%s: missing %s(.gz)' % (directory, stem))
+    return path
 
 
 def read_idx_dir(directory):
     """The three (x, y) pairs from a directory of MNIST-format IDX files."""
-    arrays = {key: read_idx(_idx_path(directory, stem),
-                            1 if key.endswith('_y') else 3)
-              for key, stem in IDX_FILES.items()}
+    arrays = {f.array: read_idx(_idx_path(directory, f.stem),
+                                1 if f.array.endswith('_y') else 3)
+              for f in download.IDX_FILES}
     # one row of float32 pixels per image, byte / 256 as in mnist.pkl.gz
     x = {s: (arrays[s + '_x'].reshape(len(arrays[s + '_x']), -1)
              .astype(numpy.float32) / numpy.float32(256))
@@ -175,7 +170,7 @@ def read_idx_dir(directory):
 SPLITS = ('train', 'valid', 'test')
 
 
-def check_splits(sets, path, n_out=10):
+def check_splits(sets, path, n_out=N_CLASSES):
     """Refuse data the model cannot learn from, naming the file and fault."""
     n_in = None
     for name, (x, y) in zip(SPLITS, sets):
@@ -204,7 +199,7 @@ def check_splits(sets, path, n_out=10):
     return sets
 
 
-def read_dataset(path, n_out=10):
+def read_dataset(path, n_out=N_CLASSES):
     """((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) as numpy,
     checked to be images with labels in 0..n_out-1."""
     try:
@@ -236,9 +231,9 @@ def shared_dataset(data_xy, borrow=True):
     return stored(images), T.cast(stored(labels), 'int32')
 
 
-def load_data(dataset):
-    """The (train, valid, test) splits of ``dataset`` as pairs of shared
-    variables (see ``shared_dataset``).
+def read_data(dataset):
+    """The (train, valid, test) splits of ``dataset`` as pairs of numpy
+    arrays, announced with the tutorial's line.
 
     ``dataset`` is ``mnist.pkl.gz`` (found in the data folder or fetched
     into it), another pickle of the same structure, or a directory of IDX
@@ -246,4 +241,10 @@ def load_data(dataset):
     """
     path = resolve_dataset(dataset)
     print('... loading data', flush=True)
-    return [shared_dataset(split) for split in read_dataset(path)]
+    return read_dataset(path)
+
+
+def load_data(dataset):
+    """The splits of ``read_data`` as pairs of shared variables (see
+    ``shared_dataset``)."""
+    return [shared_dataset(split) for split in read_data(dataset)]

@@ -21,6 +21,7 @@ mirror too slow to finish within ``DEADLINE`` seconds is dropped and the
 next mirror tried.  The files are kept in the data folder, so the next run
 needs no network.
 """
+import collections
 import hashlib
 import os
 import time
@@ -44,13 +45,19 @@ MNIST_PKL_URLS = [
     'http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz',
 ]
 
-#: The four IDX files: size and MD5 of each once decompressed.
-IDX_CHECKSUMS = {
-    'train-images-idx3-ubyte': (47040016, '6bbc9ace898e44ae57da46a324031adb'),
-    'train-labels-idx1-ubyte': (60008, 'a25bea736e30d166cdddb491f175f624'),
-    't10k-images-idx3-ubyte': (7840016, '2646ac647ad5339dbf082846283269ea'),
-    't10k-labels-idx1-ubyte': (10008, '27ae3e4e09519cfbb04c329615203637'),
-}
+#: The four IDX files: the array each holds (``data`` reads them), its
+#: name, and its size and MD5 once decompressed.
+IdxFile = collections.namedtuple('IdxFile', 'array stem size md5')
+IDX_FILES = [
+    IdxFile('train_x', 'train-images-idx3-ubyte', 47040016,
+            '6bbc9ace898e44ae57da46a324031adb'),
+    IdxFile('train_y', 'train-labels-idx1-ubyte', 60008,
+            'a25bea736e30d166cdddb491f175f624'),
+    IdxFile('test_x', 't10k-images-idx3-ubyte', 7840016,
+            '2646ac647ad5339dbf082846283269ea'),
+    IdxFile('test_y', 't10k-labels-idx1-ubyte', 10008,
+            '27ae3e4e09519cfbb04c329615203637'),
+]
 IDX_MIRRORS = [
     'https://ossci-datasets.s3.amazonaws.com/mnist/',
     'https://storage.googleapis.com/cvdf-datasets/mnist/',
@@ -142,12 +149,12 @@ def fetch_mnist(folder):
         if _from_mirrors(pkl, pkl_urls, matches(
                 MNIST_PKL, MNIST_PKL_SIZE, MNIST_PKL_MD5), problems):
             return pkl
-        if all(has_idx(folder, stem) or _from_mirrors(
-                os.path.join(folder, stem + '.gz'),
-                [urllib.parse.urljoin(base, stem + '.gz')
+        if all(find_idx(folder, f.stem) or _from_mirrors(
+                os.path.join(folder, f.stem + '.gz'),
+                [urllib.parse.urljoin(base, f.stem + '.gz')
                  for base in idx_bases],
-                matches(stem, *IDX_CHECKSUMS[stem], unpack=True), problems)
-               for stem in IDX_CHECKSUMS):
+                matches(f.stem, f.size, f.md5, unpack=True), problems)
+               for f in IDX_FILES):
             return folder
     raise DataError(
         'MNIST is not in %s and could not be downloaded (%s). Put either '
@@ -155,12 +162,17 @@ def fetch_mnist(folder):
         'once decompressed: %s), or set %s to a mirror of your own'
         % (folder, '; '.join(problems) or 'no mirror', MNIST_PKL,
            MNIST_PKL_SIZE, MNIST_PKL_MD5,
-           ', '.join(s + '.gz' for s in IDX_CHECKSUMS),
-           ', '.join(md5 for _, md5 in IDX_CHECKSUMS.values()),
+           ', '.join(f.stem + '.gz' for f in IDX_FILES),
+           ', '.join(f.md5 for f in IDX_FILES),
            MIRRORS_VARIABLE))
 
 
-def has_idx(folder, stem):
-    """True if ``folder`` holds the IDX file ``stem``, gzip'd or not."""
-    return any(os.path.isfile(os.path.join(folder, stem + ext))
-               for ext in ('.gz', ''))
+def idx_paths(folder, stem):
+    """Where the IDX file ``stem`` may be in ``folder``: gzip'd, or not."""
+    return [os.path.join(folder, stem + ext) for ext in ('.gz', '')]
+
+
+def find_idx(folder, stem):
+    """The path of the IDX file ``stem`` in ``folder``, or None."""
+    return next((path for path in idx_paths(folder, stem)
+                 if os.path.isfile(path)), None)

@@ -17,12 +17,12 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
             allow_pickle=False):
     """Print and return the labels ``model`` gives the first ``n`` test
     images of ``dataset``."""
-    from .data import load_data
+    from .data import read_data
     from .engine import theano
     from .modelfile import load_model, model_input
 
     classifier = load_model(model, allow_pickle)
-    test_images = load_data(dataset)[2][0].get_value()[:n]
+    test_images = read_data(dataset)[2][0][:n]
     labels_of = theano.function([classifier.input], classifier.y_pred)
     predicted_values = numpy.asarray(labels_of(
         model_input(classifier, test_images, model, dataset)))

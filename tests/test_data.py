@@ -242,16 +242,16 @@ def test_offline_says_what_to_put_where(tmp_path, monkeypatch,
     message = str(e.value)
     assert '\n' not in message
     assert 'MNIST is not in %s' % (tmp_path / 'd') in message
-    for name, (size, md5) in download.IDX_CHECKSUMS.items():
-        assert name + '.gz' in message and md5 in message
+    for f in download.IDX_FILES:
+        assert f.stem + '.gz' in message and f.md5 in message
     assert download.MNIST_PKL_MD5 in message
     assert os.listdir(tmp_path / 'd') == []
 
 
 def real_idx_files():
     from conftest import MNIST_DIR
-    return {stem + '.gz': (MNIST_DIR / (stem + '.gz')).read_bytes()
-            for stem in download.IDX_CHECKSUMS}
+    return {f.stem + '.gz': (MNIST_DIR / (f.stem + '.gz')).read_bytes()
+            for f in download.IDX_FILES}
 
 
 def test_idx_mirrors_truncated_then_html_then_good(tmp_path, monkeypatch,
@@ -488,3 +488,14 @@ def test_idx_headers_that_lie_are_refused(tmp_path, digits, header, says):
     with pytest.raises(DataError) as e:
         data.read_dataset(str(tmp_path))
     assert says in str(e.value)
+
+
+def test_the_committed_idx_files_match_the_table():
+    """The table of IDX files (name, size, MD5) that the reader and the
+    downloader share describes the real files."""
+    from conftest import MNIST_DIR
+    for f in download.IDX_FILES:
+        raw = gzip.decompress((MNIST_DIR / (f.stem + '.gz')).read_bytes())
+        assert (len(raw), hashlib.md5(raw).hexdigest()) == (f.size, f.md5)
+        assert download.find_idx(str(MNIST_DIR), f.stem) == \
+            os.path.join(str(MNIST_DIR), f.stem + '.gz')
