@@ -16,11 +16,10 @@ import scipy.optimize
 
 from . import cli
 from .engine import compiling_line, describe, theano, T
-from .errors import TrainingStopped
-from .model import LogisticRegression
+from .errors import TrainingInterrupted
 from .progress import StatusLine
-from .training import (Run, compile_now, evaluator, load_for_training,
-                       minibatch, n_batches, prepared_outputs)
+from .training import (Run, compile_now, evaluators, load_for_training,
+                       minibatch, n_batches, new_model, prepared_outputs)
 
 
 class _StopRequested(Exception):
@@ -100,22 +99,18 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
         print('... building the model', flush=True)
         print(describe(), flush=True)
         print(compiling_line(), flush=True)
-        index = T.lscalar('index')
-        x = T.matrix('x')
-        y = T.ivector('y')
-        n_in = datasets[0][0].get_value(borrow=True).shape[1]
-        classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
+        classifier, index, x, y = new_model(datasets)
         objective = Objective(classifier, index, x, y, datasets[0],
                               batch_size)
-        validate_model, test_model = (
-            evaluator(classifier.errors(y), index, x, y, datasets[k],
-                      batch_size) for k in (1, 2))
+        validate_model, test_model = evaluators(
+            classifier.errors(y), index, x, y, datasets, batch_size)
         compile_now(classifier.params, [objective.batch_cost,
                                         objective.batch_grad,
                                         validate_model, test_model])
 
         print('Optimizing using scipy.optimize.fmin_cg...', flush=True)
-        theta0 = numpy.zeros((n_in + 1) * 10, dtype=x.dtype)
+        theta0 = numpy.zeros((objective.n_in + 1) * objective.n_out,
+                             dtype=x.dtype)
         initial_cost = objective.cost(theta0)
         run = Run(classifier,
                   validate_model,
@@ -143,9 +138,9 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
                                    callback=after_iteration, disp=0,
                                    maxiter=n_epochs)
         except _StopRequested:
-            stopped = TrainingStopped(
+            stopped = TrainingInterrupted(
                 'training interrupted after CG iteration %i; %s'
-                % (objective.iteration, run.what_is_saved()), exit_code=130)
+                % (objective.iteration, run.what_is_saved()))
         objective.status.clear()
         result = run.summary(__file__)
     if stopped is not None:

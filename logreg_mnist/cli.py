@@ -7,14 +7,22 @@ stderr and a non-zero exit status; ``--debug`` shows the full traceback
 instead.  Bad command-line values exit with status 2 (argparse's usage
 error), problems found while running with 1, and an interruption (Ctrl-C,
 SIGTERM) with 130.
+
+This is the only module that knows flags and exit statuses: the library
+raises ``errors`` that name the arguments of its functions, shown here as
+the flags that set them.
 """
 import argparse
 import os
+import re
 import signal
 
 from . import ENGINE_VARIABLE
 from .data import DATA_FOLDER_HELP
-from .errors import LogregError
+from .errors import LogregError, TrainingInterrupted, UsageError
+
+#: Exit statuses: a bad command-line value, a run stopped by the user.
+USAGE, INTERRUPTED = 2, 130
 
 
 #: What every ``--allow-pickle`` flag says.
@@ -101,6 +109,22 @@ def output_file(text):
     return text
 
 
+def exit_status(error):
+    """The exit status for a ``LogregError``."""
+    if isinstance(error, UsageError):
+        return USAGE
+    if isinstance(error, TrainingInterrupted):
+        return INTERRUPTED
+    return 1
+
+
+def in_flags(message):
+    """A library message with the arguments it names (`batch_size`)
+    written as the flags that set them (--batch-size)."""
+    return re.sub(r'`(\w+)`', lambda m: '--' + m.group(1).replace('_', '-'),
+                  message)
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt
 
@@ -117,8 +141,9 @@ def run(parser, action, argv=None):
     except LogregError as e:
         if args.debug:
             raise
-        parser.exit(e.exit_code, '%s: error: %s\n' % (parser.prog, e))
+        parser.exit(exit_status(e), '%s: error: %s\n' % (parser.prog,
+                                                         in_flags(str(e))))
     except KeyboardInterrupt:
         if args.debug:
             raise
-        parser.exit(130, '%s: interrupted\n' % parser.prog)
+        parser.exit(INTERRUPTED, '%s: interrupted\n' % parser.prog)

@@ -1,15 +1,18 @@
-"""The errors this package reports to users as one line (see ``cli``)."""
+"""The errors this package reports to users as one line (see ``cli``).
+
+A message names the arguments at fault as the Python functions call them,
+in backquotes (`batch_size`); the command lines show their flags in their
+place (--batch-size), and ``cli`` chooses each kind's exit status.
+"""
 
 
 class LogregError(Exception):
     """Base class: something the user can fix, described in one sentence."""
-    exit_code = 1
 
 
 class UsageError(LogregError):
-    """Command-line values that cannot work together (exit status 2, like
-    argparse's own errors)."""
-    exit_code = 2
+    """Arguments that cannot work together, or that would clobber a
+    file."""
 
 
 class DataError(LogregError):
@@ -27,6 +30,6 @@ class ModelError(LogregError):
 class TrainingStopped(LogregError):
     """Training ended early (divergence, Ctrl-C); the summary was printed."""
 
-    def __init__(self, message, exit_code=1):
-        super().__init__(message)
-        self.exit_code = exit_code
+
+class TrainingInterrupted(TrainingStopped):
+    """Training stopped at a request to (Ctrl-C, SIGTERM)."""

@@ -155,7 +155,7 @@ def read_model(path, allow_pickle=False):
         raise ModelError(
             '%s: a .pkl model is a pickle, which can run code when it is '
             'loaded; the .npz that training writes beside it (%s) is read '
-            'instead, but it does not exist (pass --allow-pickle to read a '
+            'instead, but it does not exist (pass `allow_pickle` to read a '
             'pickle you trust)' % (path, portable))
     return _pickled_weights(path)
 

@@ -18,10 +18,11 @@ import math
 import numpy
 
 from . import cli
+from .data import N_CLASSES
 from .errors import DataError, UsageError
 from .safety import refuse_overwrite
 
-DIGITS = [str(d) for d in range(10)]
+DIGITS = [str(d) for d in range(N_CLASSES)]
 
 
 def _figure(width, height):
@@ -183,7 +184,7 @@ def save(fig, path):
 def _class_names(text, n_classes):
     names = text.split(',') if text else DIGITS
     if len(names) < n_classes:
-        raise UsageError('--class-names gives %d name(s), but there are %d '
+        raise UsageError('`class_names` gives %d name(s), but there are %d '
                          'classes' % (len(names), n_classes))
     return names
 
@@ -207,19 +208,19 @@ def _inputs(args):
     from .modelfile import npz_path
     from .data import dataset_files
     dataset = getattr(args, 'dataset', None)
-    inputs = [('--history', getattr(args, 'history', None))]
+    inputs = [('`history`', getattr(args, 'history', None))]
     if dataset:
-        inputs += [('--dataset', p) for p in dataset_files(dataset)]
+        inputs += [('`dataset`', p) for p in dataset_files(dataset)]
     model = getattr(args, 'model', None)
     if model:
-        inputs += [('--model', model), ('--model', npz_path(model)),
-                   ('--model', history_path(model))]
+        inputs += [('`model`', model), ('`model`', npz_path(model)),
+                   ('`model`', history_path(model))]
     return [(flag, path) for flag, path in inputs if path]
 
 
 def plot(args):
     out = args.out or args.picture + '.png'
-    refuse_overwrite([('--out', out)], _inputs(args))
+    refuse_overwrite([('`out`', out)], _inputs(args))
     if args.picture == 'weights':
         from .modelfile import read_model
         W = read_model(args.model, args.allow_pickle)['W']

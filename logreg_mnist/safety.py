@@ -127,15 +127,16 @@ def _same_file(a, b):
 def refuse_overwrite(outputs, inputs):
     """UsageError when an output path is one of the inputs.
 
-    Both are lists of ``(flag, path)``.
+    Both are lists of ``(argument, path)``: the argument that names the
+    path, in backquotes (see ``errors``).
     """
     from .errors import UsageError
-    for out_flag, out in outputs:
-        for in_flag, path in inputs:
+    for out_argument, out in outputs:
+        for in_argument, path in inputs:
             if _same_file(out, path):
                 raise UsageError('%s %s would overwrite %s (%s); choose '
-                                 'another file' % (out_flag, out, path,
-                                                   in_flag))
+                                 'another file' % (out_argument, out, path,
+                                                   in_argument))
 
 
 def check_writable(paths):

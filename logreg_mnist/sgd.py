@@ -17,23 +17,17 @@ import numpy
 from . import kernel
 from .engine import (compiling_line, describe, host_array, quiet_autocast,
                      theano, T)
-from .errors import TrainingStopped
-from .model import LogisticRegression
+from .errors import TrainingInterrupted, TrainingStopped
 from .progress import StatusLine
-from .training import (Run, compile_now, evaluator, load_for_training,
-                       minibatch, n_batches, prepared_outputs)
+from .training import (Run, compile_now, evaluators, load_for_training,
+                       minibatch, n_batches, new_model, prepared_outputs)
 
 
 def build_model(datasets, learning_rate=0.13, batch_size=600):
     """The classifier and the compiled ``train_model``, ``validate_model``
     and ``test_model`` over the three shared (x, y) pairs of ``datasets``.
     """
-    train, valid, test = datasets
-    index = T.lscalar('index')   # which minibatch a call works on
-    x = T.matrix('x')            # its images, one flattened image a row
-    y = T.ivector('y')           # and their labels
-    n_in = train[0].get_value(borrow=True).shape[1]   # 784 for MNIST
-    classifier = LogisticRegression(input=x, n_in=n_in, n_out=10)
+    classifier, index, x, y = new_model(datasets)
     cost = classifier.negative_log_likelihood(y)
     g_W = T.grad(cost=cost, wrt=classifier.W)
     g_b = T.grad(cost=cost, wrt=classifier.b)
@@ -46,32 +40,49 @@ def build_model(datasets, learning_rate=0.13, batch_size=600):
     with quiet_autocast():
         updates = [(classifier.W, classifier.W - learning_rate * g_W),
                    (classifier.b, classifier.b - learning_rate * g_b)]
+    train_x, train_y = datasets[0]
     train_model = theano.function(
         inputs=[index], outputs=cost, updates=updates, mode=mode,
-        givens=minibatch(x, y, train[0], train[1], index, batch_size))
-    validate_model = evaluator(errors, index, x, y, valid, batch_size, mode)
-    test_model = evaluator(errors, index, x, y, test, batch_size, mode)
+        givens=minibatch(x, y, train_x, train_y, index, batch_size))
+    validate_model, test_model = evaluators(errors, index, x, y, datasets,
+                                            batch_size, mode)
     return classifier, train_model, validate_model, test_model
 
 
-class DivergenceWatch(object):
-    """Catches a cost that became NaN or infinite (a learning rate too
-    large) without asking for each step's cost: on a GPU, reading a value
-    back waits for the device, so the costs are kept where they are and
-    looked at together, once before each validation and at the end.  No
-    model with NaN weights is ever saved."""
+class Watch(object):
+    """What the loop looks out for besides the algorithm: a cost that
+    became NaN or infinite (a learning rate too large), Ctrl-C or SIGTERM
+    (``stop``), and a live progress line on a terminal.
 
-    def __init__(self, n_train_batches):
+    Reading a cost back from a GPU waits for the device, so the costs are
+    kept where they are and looked at together (``check``), before each
+    validation and at the end: no model with NaN weights is ever saved.
+    """
+
+    def __init__(self, stop, learning_rate, run, n_train_batches):
+        self.stop = stop
+        self.learning_rate = learning_rate
+        self.run = run
         self.n_train_batches = n_train_batches
+        self.status = StatusLine()
         self.costs = []
         self.checked = 0   # steps before self.costs[0]
-        self.mean_cost = None   # of the steps looked at last (the history)
+        self.mean_cost = None   # of the steps checked last (the history)
+        self.where = None   # the last step, in words
 
-    def add(self, cost):
+    def step(self, cost, epoch, minibatch_index):
+        """Take note of a step's cost; show it now and then."""
         self.costs.append(cost)
+        self.where = 'at epoch %i, minibatch %i/%i' % (
+            epoch, minibatch_index + 1, self.n_train_batches)
+        if self.status.enabled and self.status.due():
+            self.status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
+                epoch, minibatch_index + 1, self.n_train_batches, cost))
 
-    def diverged(self, learning_rate, run):
-        """None, or the TrainingStopped that names the first bad step."""
+    def check(self):
+        """Raise TrainingStopped, naming the step, if a cost since the last
+        check is not finite."""
+        self.status.clear()
         costs = host_array(self.costs)
         bad = numpy.flatnonzero(~numpy.isfinite(costs))
         first = self.checked
@@ -79,14 +90,23 @@ class DivergenceWatch(object):
         self.costs = []
         if not len(bad):
             self.mean_cost = float(costs.mean()) if len(costs) else None
-            return None
-        epoch, minibatch_index = divmod(first + int(bad[0]),
-                                        self.n_train_batches)
-        return TrainingStopped(
-            'the cost became %s at epoch %i, minibatch %i/%i: the learning '
-            'rate %g is too large; %s' % (
-                costs[bad[0]], epoch + 1, minibatch_index + 1,
-                self.n_train_batches, learning_rate, run.what_is_saved()))
+        else:
+            epoch, minibatch_index = divmod(first + int(bad[0]),
+                                            self.n_train_batches)
+            raise TrainingStopped(
+                'the cost became %s at epoch %i, minibatch %i/%i: the '
+                'learning rate %g is too large; %s' % (
+                    costs[bad[0]], epoch + 1, minibatch_index + 1,
+                    self.n_train_batches, self.learning_rate,
+                    self.run.what_is_saved()))
+
+    def stop_if_asked(self):
+        """Raise TrainingInterrupted if Ctrl-C or SIGTERM asked to stop
+        (TrainingStopped if the cost diverged before)."""
+        if self.stop:
+            self.check()
+            raise TrainingInterrupted('training interrupted %s; %s' % (
+                self.where, self.run.what_is_saved()))
 
 
 def validate(run, epoch, minibatch_index, n_train_batches, iteration,
@@ -134,7 +154,8 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
 
     Returns the best validation error, its test error, the epochs run and
     the epochs per second; raises TrainingStopped, after the summary, when
-    the cost diverges or Ctrl-C / SIGTERM stops the run.
+    the cost diverges, and TrainingInterrupted when Ctrl-C or SIGTERM
+    stops the run.
     """
     with prepared_outputs(model_out) as stop:
         run, train_model, n_train_batches = _prepare(
@@ -144,44 +165,31 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
         patience_increase = 2         # on a real improvement, wait this
         improvement_threshold = 0.995  # many times longer; "real" = 0.5 %
         validation_frequency = min(n_train_batches, patience // 2)
-        status = StatusLine()   # a live line on a terminal, else nothing
-        watch = DivergenceWatch(n_train_batches)
-        stopped = None
+        watch = Watch(stop, learning_rate, run, n_train_batches)
         epoch = 0
         done_looping = False
-        while epoch < n_epochs and not done_looping:
-            epoch = epoch + 1
-            for minibatch_index in range(n_train_batches):
-                minibatch_avg_cost = train_model(minibatch_index)
-                iter = (epoch - 1) * n_train_batches + minibatch_index
-                watch.add(minibatch_avg_cost)
-                if status.enabled and status.due():
-                    status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
-                        epoch, minibatch_index + 1, n_train_batches,
-                        minibatch_avg_cost))
-                validating = (iter + 1) % validation_frequency == 0
-                if validating or patience <= iter or stop or (
-                        epoch == n_epochs and
-                        minibatch_index == n_train_batches - 1):
-                    stopped = watch.diverged(learning_rate, run)
-                if validating and not stopped:
-                    status.clear()
-                    loss, best = validate(run, epoch, minibatch_index,
-                                          n_train_batches, iter,
-                                          training_cost=watch.mean_cost,
-                                          patience=patience)
-                    if loss < best * improvement_threshold:
-                        patience = max(patience, iter * patience_increase)
-                if not stopped and patience > iter and stop:
-                    stopped = TrainingStopped(
-                        'training interrupted at epoch %i, minibatch %i/%i; '
-                        '%s' % (epoch, minibatch_index + 1, n_train_batches,
-                                run.what_is_saved()), exit_code=130)
-                if stopped or patience <= iter:
-                    done_looping = True
-                    break
-        status.clear()
+        try:
+            while (epoch < n_epochs) and (not done_looping):
+                epoch = epoch + 1
+                for minibatch_index in range(n_train_batches):
+                    minibatch_avg_cost = train_model(minibatch_index)
+                    iter = (epoch - 1) * n_train_batches + minibatch_index
+                    watch.step(minibatch_avg_cost, epoch, minibatch_index)
+                    if (iter + 1) % validation_frequency == 0:
+                        watch.check()
+                        loss, best = validate(
+                            run, epoch, minibatch_index, n_train_batches,
+                            iter, training_cost=watch.mean_cost,
+                            patience=patience)
+                        if loss < best * improvement_threshold:
+                            patience = max(patience, iter * patience_increase)
+                    if patience <= iter:
+                        done_looping = True
+                        break
+                    watch.stop_if_asked()
+            watch.check()
+        except TrainingStopped:
+            run.summary(__file__, epochs=epoch)   # what was done, then why
+            raise
         result = run.summary(__file__, epochs=epoch)
-    if stopped is not None:
-        raise stopped
     return dict(result, epochs=epoch)

@@ -12,6 +12,8 @@ their own algorithm:
   data is read, and Ctrl-C turned into a request to stop cleanly;
 * ``load_for_training``: the data, refused when a split is smaller than a
   minibatch;
+* ``new_model`` / ``evaluators``: the classifier, and its compiled
+  zero-one loss on the validation and test minibatches;
 * ``Run``: the compiled evaluators, the best model so far, its history and
   saving, and the closing summary.
 """
@@ -22,10 +24,12 @@ import timeit
 
 import numpy
 
-from .data import SPLITS, dataset_files, load_data, resolve_dataset
-from .engine import jax_mode, theano
+from .data import (N_CLASSES, SPLITS, dataset_files, load_data,
+                   resolve_dataset)
+from .engine import jax_mode, theano, T
 from .errors import DataError
 from .history import History, history_path
+from .model import LogisticRegression
 from .modelfile import npz_path, save_model
 from .safety import (check_writable, deferred_interrupts, exclusive,
                      refuse_overwrite, stop_requests)
@@ -80,17 +84,35 @@ def load_for_training(dataset, batch_size, model_out):
     that every split has at least one minibatch (the tutorial's floor
     division would otherwise give zero batches)."""
     path = resolve_dataset(dataset)
-    refuse_overwrite([('--model-out', p) for p in output_paths(model_out)],
-                     [('--dataset', p) for p in dataset_files(path)])
+    refuse_overwrite([('`model_out`', p) for p in output_paths(model_out)],
+                     [('`dataset`', p) for p in dataset_files(path)])
     datasets = load_data(path)
     for name, (set_x, _) in zip(SPLITS, datasets):
         rows = set_x.get_value(borrow=True).shape[0]
         if rows < batch_size:
             raise DataError(
                 '%s: the %s split has %d examples, fewer than one minibatch '
-                'of %d; use a smaller --batch-size'
+                'of %d; use a smaller `batch_size`'
                 % (dataset, name, rows, batch_size))
     return datasets
+
+
+def new_model(datasets):
+    """The tutorial's symbols and classifier for ``datasets`` (shared
+    (x, y) pairs): ``(classifier, index, x, y)``."""
+    index = T.lscalar('index')   # which minibatch a call works on
+    x = T.matrix('x')            # its images, one flattened image a row
+    y = T.ivector('y')           # and their labels
+    n_in = datasets[0][0].get_value(borrow=True).shape[1]   # 784 for MNIST
+    classifier = LogisticRegression(input=x, n_in=n_in, n_out=N_CLASSES)
+    return classifier, index, x, y
+
+
+def evaluators(errors, index, x, y, datasets, batch_size, mode=None):
+    """``validate_model`` and ``test_model``: ``evaluator`` on the
+    validation and the test split of ``datasets``."""
+    return tuple(evaluator(errors, index, x, y, split, batch_size, mode)
+                 for split in datasets[1:])
 
 
 def evaluator(errors, index, x, y, data, batch_size, mode=None):

@@ -10,6 +10,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy
 import pytest
 
 from helpers import read_idx_independently, split_6_2_2, write_idx
@@ -26,6 +27,17 @@ MNIST_DIR = Path(os.environ.get('LOGREG_MNIST_TEST_DATA') or ROOT / 'data')
 @pytest.fixture(autouse=True)
 def _no_download_into_checkout(tmp_path, monkeypatch):
     monkeypatch.setenv('LOGREG_MNIST_DATA', str(tmp_path / 'data'))
+
+
+@pytest.fixture
+def problem():
+    """Random images of 13 pixels in 5 classes, and weights: float64."""
+    rng = numpy.random.RandomState(1234)
+    x = rng.rand(37, 13)
+    y = rng.randint(0, 5, size=37).astype('int32')
+    W = rng.randn(13, 5)
+    b = rng.randn(5)
+    return x, y, W, b
 
 
 @pytest.fixture(scope='session')

@@ -135,3 +135,16 @@ class Mirror:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def build(W=None, b=None, n_in=13, n_out=5):
+    """A LogisticRegression of a new input ``x``, holding W and b if
+    given: ``(x, model)``."""
+    from logreg_mnist.engine import T
+    from logreg_mnist.model import LogisticRegression
+    x = T.matrix('x')
+    model = LogisticRegression(input=x, n_in=n_in, n_out=n_out)
+    if W is not None:
+        model.W.set_value(W)
+        model.b.set_value(b)
+    return x, model

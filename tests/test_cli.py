@@ -237,3 +237,20 @@ def test_a_diverging_run_ends_in_one_error_line(tmp_path):
         'minibatch 2/20: the learning rate 1e+308 is too large; '
         'no model was saved')
     assert not (tmp_path / 'best_model.pkl').exists()
+
+
+def test_library_errors_name_arguments_the_cli_shows_flags(small_pkl,
+                                                           tmp_path):
+    from logreg_mnist import cli
+    from logreg_mnist.errors import DataError
+    from logreg_mnist.sgd import sgd_optimization_mnist
+    with pytest.raises(DataError) as e:
+        sgd_optimization_mnist(dataset=str(small_pkl), batch_size=7000,
+                               model_out=str(tmp_path / 'm.pkl'))
+    assert str(e.value) == (
+        '%s: the train split has 6000 examples, fewer than one minibatch of '
+        '7000; use a smaller `batch_size`' % small_pkl)
+    assert cli.in_flags(str(e.value)).endswith('use a smaller --batch-size')
+    assert cli.in_flags('`model_out` a.pkl would overwrite a.pkl '
+                        '(`dataset`)') == \
+        '--model-out a.pkl would overwrite a.pkl (--dataset)'

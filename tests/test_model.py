@@ -3,27 +3,8 @@ import numpy
 import pytest
 
 import reference
+from helpers import build
 from logreg_mnist.engine import theano, T
-from logreg_mnist.model import LogisticRegression
-
-
-@pytest.fixture
-def problem():
-    rng = numpy.random.RandomState(1234)
-    x = rng.rand(37, 13)
-    y = rng.randint(0, 5, size=37).astype('int32')
-    W = rng.randn(13, 5)
-    b = rng.randn(5)
-    return x, y, W, b
-
-
-def build(W=None, b=None, n_in=13, n_out=5):
-    x = T.matrix('x')
-    model = LogisticRegression(input=x, n_in=n_in, n_out=n_out)
-    if W is not None:
-        model.W.set_value(W)
-        model.b.set_value(b)
-    return x, model
 
 
 def test_parameters_start_at_zero_in_floatX():

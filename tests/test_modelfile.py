@@ -11,7 +11,7 @@ import pytest
 import helpers
 from logreg_mnist.engine import NAME, theano, T
 from logreg_mnist.modelfile import load_model
-from test_model import build, problem  # noqa: F401  (a fixture)
+from helpers import build
 
 
 def test_save_and_load_both_formats(problem, tmp_path):
@@ -45,7 +45,7 @@ def test_a_pickle_is_read_only_when_allowed(problem, tmp_path):
     assert str(e.value) == (
         '%s: a .pkl model is a pickle, which can run code when it is loaded; '
         'the .npz that training writes beside it (%s) is read instead, but '
-        'it does not exist (pass --allow-pickle to read a pickle you trust)'
+        'it does not exist (pass `allow_pickle` to read a pickle you trust)'
         % (tmp_path / 'm.pkl', tmp_path / 'm.npz'))
     loaded = load_model(str(tmp_path / 'm.pkl'), allow_pickle=True)
     numpy.testing.assert_array_equal(loaded.W.get_value(), W)
