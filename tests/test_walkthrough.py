@@ -31,8 +31,9 @@ def execute(notebook, jupyter_dir):
                  '-f', '{connection_file}'],
         'display_name': 'Python 3', 'language': 'python'}))
     nb = nbformat.read(str(notebook), as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name='python3', resources={
-        'metadata': {'path': str(Path(notebook).parent)}}).execute()
+    folder = str(Path(notebook).parent)   # the cells run from there
+    NotebookClient(nb, timeout=600, startup_timeout=300, kernel_name='python3',
+                   resources={'metadata': {'path': folder}}).execute()
     return nb
 
 
