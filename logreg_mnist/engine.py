@@ -136,6 +136,9 @@ def _import_theano():
     missing_pygpu = _gpu_asked and importlib.util.find_spec('pygpu') is None
     if missing_pygpu:
         logging.getLogger('theano.gpuarray').setLevel(logging.CRITICAL)
+    # While another process compiles, Theano logs that it waits for the
+    # lock of its cache, twice a line on stderr; the wait is all there is.
+    logging.getLogger('theano.gof.compilelock').setLevel(logging.WARNING)
     # Theano's GPU module imports pkg_resources, which warns about itself.
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
                             category=UserWarning)
