@@ -1,4 +1,7 @@
 """Pictures: PNG files a person can read, drawn from real models and data."""
+import subprocess
+import sys
+
 import numpy
 import pytest
 from PIL import Image
@@ -223,8 +226,6 @@ WITHOUT_ENGINE = (
 
 def test_pictures_of_files_alone_need_no_engine(trained, small_pkl,
                                                 tmp_path):
-    import subprocess
-    import sys
     for picture, source in (
             ('curve', ['--history', trained / 'best_model.history.csv']),
             ('samples', ['--dataset', small_pkl]),
