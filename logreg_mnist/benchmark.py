@@ -13,11 +13,13 @@ with the device, floatX, BLAS library and threads in use.
 
 ``--compare`` runs the same epoch under several configurations, each in a
 fresh worker process: the port on the CPU in float64 and float32, the port
-with ``device=cuda`` (reported as unavailable where no GPU can be used) and
-in PyTensor's JAX mode on the CPU, and the peers of ``peers.py``: NumPy,
-JAX (a jitted step per minibatch, and an epoch as one ``lax.scan``) and
-PyTorch, run by ``--peer-python`` (by default this Python; on Python 3.11,
-where Theano pins numpy 1.23, give it a venv with today's NumPy).  Workers
+with ``device=cuda`` in both precisions and in PyTensor's JAX mode on the
+CPU, and the peers of ``peers.py``: NumPy, JAX (a jitted step per
+minibatch, and an epoch as one ``lax.scan``) and PyTorch, on the CPU and
+(JAX, PyTorch) on the GPU, run by ``--peer-python`` (by default this
+Python; on Python 3.11, where Theano pins numpy 1.23, give it a venv with
+today's NumPy).  A run that cannot happen here (no GPU, a library missing)
+is reported as unavailable, with the reason.  Workers
 take turns, a few epochs each, round after round, so that a machine that
 slows down for a while slows every configuration alike; the ratios in the
 table are the point.  Each turn starts after a short pause and an untimed
@@ -25,7 +27,8 @@ epoch, so that the BLAS threads of the previous worker, which spin for a
 while after their last call, have gone quiet.
 
 Every timed epoch ends with host-side numbers (the cost, the validation
-error), so GPU work is synchronised before the clock stops.
+error), and the peers wait for their device explicitly, so GPU work is
+synchronised before the clock stops.
 
 Without ``--dataset`` the data are synthetic, of MNIST's shape (50,000 +
 10,000 images of 784 pixels in [0, 1]): speed does not depend on the
@@ -43,28 +46,33 @@ import tempfile
 import time
 
 from . import KERNEL_VARIABLE, cli
-from .errors import LogregError
 
 #: The environment as the user started us, before the engine adjusts it:
 #: workers start from it, so peers run exactly as a user's own script would.
 USER_ENV = dict(os.environ)
 
-#: name -> (what runs, THEANO_FLAGS it adds / dtype it uses)
+#: name -> (what runs, where: 'cpu' or 'cuda', floatX, THEANO_FLAGS that
+#: the port adds)
 CONFIGS = {
-    'port': ('port', ''),            # the current flags, unchanged
-    'port-cpu-float64': ('port', 'device=cpu,floatX=float64'),
-    'port-cpu-float32': ('port', 'device=cpu,floatX=float32'),
+    'port': ('port', None, None, ''),   # the current flags, unchanged
+    'port-cpu-float64': ('port', 'cpu', 'float64', 'device=cpu'),
+    'port-cpu-float32': ('port', 'cpu', 'float32', 'device=cpu'),
     # the same through the graph's two BLAS products (see kernel.py)
-    'port-cpu-float32-graph': ('port', 'device=cpu,floatX=float32'),
-    'port-cuda-float32': ('port', 'device=cuda,floatX=float32,'
-                                  'force_device=True'),
+    'port-cpu-float32-graph': ('port', 'cpu', 'float32', 'device=cpu'),
+    'port-cuda-float64': ('port', 'cuda', 'float64',
+                          'device=cuda,force_device=True'),
+    'port-cuda-float32': ('port', 'cuda', 'float32',
+                          'device=cuda,force_device=True'),
     # PyTensor's JAX mode, which device=cuda uses, here on the CPU
-    'port-jax-cpu-float32': ('port', 'device=cpu,mode=JAX,floatX=float32'),
-    'numpy-float64': ('numpy', 'float64'),
-    'numpy-float32': ('numpy', 'float32'),
-    'jax-step-float32': ('jax-step', 'float32'),
-    'jax-scan-float32': ('jax-scan', 'float32'),
-    'torch-float32': ('torch', 'float32'),
+    'port-jax-cpu-float32': ('port', 'cpu', 'float32', 'device=cpu,mode=JAX'),
+    'numpy-float64': ('numpy', 'cpu', 'float64', None),
+    'numpy-float32': ('numpy', 'cpu', 'float32', None),
+    'jax-step-float32': ('jax-step', 'cpu', 'float32', None),
+    'jax-scan-float32': ('jax-scan', 'cpu', 'float32', None),
+    'torch-float32': ('torch', 'cpu', 'float32', None),
+    'jax-step-cuda-float32': ('jax-step', 'cuda', 'float32', None),
+    'jax-scan-cuda-float32': ('jax-scan', 'cuda', 'float32', None),
+    'torch-cuda-float32': ('torch', 'cuda', 'float32', None),
 }
 #: what --compare runs by default
 COMPARED = [c for c in CONFIGS if c != 'port']
@@ -100,12 +108,9 @@ def port_epoch(arrays, batch_size):
                                  for i in range(n_valid_batches)]))
 
     ldflags = blas_ldflags()
-    linked = [f[2:] for f in ldflags.split() if f.startswith('-l')]
     info = {'library': ENGINE, 'device': device(),
             'device_name': device_name(),
-            'floatX': theano.config.floatX, 'blas.ldflags': ldflags,
-            'blas': blas_in_use(linked) if linked else
-            "NumPy's, through its C API (blas.ldflags is empty)"}
+            'floatX': theano.config.floatX, 'blas.ldflags': ldflags}
     if jax_mode():
         info['blas'] = "XLA's own (Eigen on a CPU, cuBLAS on a GPU)"
     elif kernel.enabled():
@@ -113,8 +118,15 @@ def port_epoch(arrays, batch_size):
         info['library'] = kernel.engine_name() + ' + kernel.c'
         info['blas'] = 'none in the loop: kernel.c, %s OpenMP threads' % (
             openmp_threads())
-    elif info['blas'] == 'none found':   # e.g. PyTensor's Numba backend
-        info['blas'] = blas_in_use()
+    elif not ldflags.strip():
+        info['blas'] = "NumPy's, through its C API (blas.ldflags is empty)"
+    else:
+        # the library blas.ldflags names, or, where the backend loaded
+        # none of them (one that does not link C code), any BLAS loaded
+        linked = [f[2:] for f in ldflags.split() if f.startswith('-l')]
+        found = blas_in_use(linked) or blas_in_use()
+        info['blas'] = 'unknown' if found is None else (
+            '; '.join(found) or 'none found')
     return epoch, info, compile_time
 
 
@@ -140,10 +152,11 @@ def openmp_threads():
 
 def blas_in_use(names=None):
     """The BLAS libraries loaded in this process (only ``lib<name>`` ones
-    when ``names`` are given), with core type and threads for OpenBLAS."""
+    when ``names`` are given), with core type and threads for OpenBLAS: a
+    list of descriptions, or None where that cannot be known."""
     paths = loaded_libraries()
     if paths is None:
-        return 'unknown'
+        return None
     found = []
     for path in sorted(paths):
         name = os.path.basename(path)
@@ -165,7 +178,7 @@ def blas_in_use(names=None):
             found.append(desc)
         elif name.startswith(('libmkl_rt', 'libmkl_core')):
             found.append(name)
-    return '; '.join(found) or 'none found'
+    return found
 
 
 ##########
@@ -186,26 +199,26 @@ def start_worker(config, folder, batch_size, extra_flags, peer_python):
     peer in ``peer_python`` (peers.py runs there as a plain script)."""
     from . import peers
     env = dict(USER_ENV)
-    kind, setting = CONFIGS[config]
+    kind, where, floatx, flags = CONFIGS[config]
     if kind == 'port':
         env[KERNEL_VARIABLE] = 'graph' if config.endswith('-graph') else \
             env.get(KERNEL_VARIABLE, 'fused')
         env['THEANO_FLAGS'] = ','.join(
-            f for f in (env.get('THEANO_FLAGS', ''), setting, extra_flags)
-            if f)
-    if 'cuda' in config:
+            f for f in (env.get('THEANO_FLAGS', ''), flags,
+                        floatx and 'floatX=' + floatx, extra_flags) if f)
+    if where == 'cuda':
         # JAX takes 75 % of a GPU's memory up front unless told not to;
         # two workers on one GPU would fight over it
         env['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
-    elif 'cpu' in config or kind != 'port':
+    elif where == 'cpu':
         env['JAX_PLATFORMS'] = 'cpu'   # a CPU run never touches a GPU
     if kind == 'port':
         command = [sys.executable, '-m', 'logreg_mnist.benchmark',
                    '--worker', config, '--data-folder', folder,
                    '--batch-size', str(batch_size)]
     else:
-        command = [peer_python, peers.__file__, '--worker', kind, setting,
-                   folder, str(batch_size)]
+        command = [peer_python, peers.__file__, '--worker', kind, floatx,
+                   folder, str(batch_size), where]
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -249,15 +262,61 @@ def table(rows):
     return '\n'.join(out)
 
 
+def markdown(result):
+    """The results as Markdown: the port's epochs/sec on the CPU and the
+    GPU in both precisions, then every run, then what it ran on."""
+    timed = {r['config']: r for r in result['runs'] if 'error' not in r}
+    gpus = sorted({r['info']['device_name'] for r in timed.values()
+                   if r['info'].get('device_name')})
+    s = result['system']
+    out = ['%s, %d cores; GPU: %s; Python %s, numpy %s. Data: %s; batch %d; '
+           'epochs/sec is the median of %d timed epochs.' % (
+               s['cpu'], s['cores'], ', '.join(gpus) or 'none',
+               s['python'], s['numpy'], result['data'],
+               result['batch_size'], result['timed_epochs']),
+           '', '| the port, epochs/sec | CPU | GPU | GPU / CPU |',
+           '|---|---:|---:|---:|']
+    for floatx in ('float64', 'float32'):
+        cpu, gpu = (timed.get('port-%s-%s' % (where, floatx))
+                    for where in ('cpu', 'cuda'))
+        out.append('| %s | %s | %s | %s |' % (
+            floatx, '%.2f' % cpu['epochs_per_sec'] if cpu else '-',
+            '%.2f' % gpu['epochs_per_sec'] if gpu else '-',
+            '%.2fx' % (gpu['epochs_per_sec'] / cpu['epochs_per_sec'])
+            if cpu and gpu else '-'))
+    out += ['', '| run | library | device | floatX | compile s | '
+            'first epoch s | epochs/sec | port is |',
+            '|---|---|---|---|---:|---:|---:|---:|']
+    for r in result['runs']:
+        if 'error' in r:
+            out.append('| %s | unavailable: %s | | | | | | |' % (
+                r['config'], r['error'].replace('|', '\\|')))
+            continue
+        info = r['info']
+        out.append('| %s | %s | %s | %s | %.2f | %.3f | %.2f | %s |' % (
+            r['config'], info['library'],
+            info['device'] + (' (%s)' % info['device_name']
+                              if info.get('device_name') else ''),
+            info['floatX'], r['compile'], r['first'], r['epochs_per_sec'],
+            '%.2fx' % r['port_speedup'] if 'port_speedup' in r else ''))
+    out += ['', '"port is": the port\'s epochs/sec on the same device '
+            '(CPU or GPU) at the same floatX, over the run\'s.', '']
+    out += ['- %s: Python %s; BLAS: %s' % (
+        r['config'], r['info']['python'], r['info']['blas'])
+        for r in timed.values()]
+    return '\n'.join(out)
+
+
 def add_ratios(rows):
-    """port_speedup: the port's epochs/sec at the same floatX over this
-    row's (1.00x for the port itself; above 1 the port is faster)."""
-    port = {r['info']['floatX']: r['epochs_per_sec'] for r in rows
-            if 'error' not in r and r['config'] in ('port-cpu-float64',
-                                                    'port-cpu-float32')}
-    for r in rows:
-        if 'error' not in r and r['info']['floatX'] in port:
-            r['port_speedup'] = port[r['info']['floatX']] / r['epochs_per_sec']
+    """port_speedup: the epochs/sec of the port on the same device ('cpu'
+    or 'cuda') at the same floatX over this row's (1.00x for the port
+    itself; above 1 the port is faster)."""
+    timed = {r['config']: r for r in rows if 'error' not in r}
+    for name, r in timed.items():
+        kind, where, floatx, _ = CONFIGS[name]
+        port = timed.get('port-%s-%s' % (where, floatx))
+        if port is not None:
+            r['port_speedup'] = port['epochs_per_sec'] / r['epochs_per_sec']
 
 
 def measure(configs, folder, args):
@@ -316,6 +375,18 @@ def write_arrays(args, folder):
     return source
 
 
+def config_list(text):
+    """An argparse type: configuration names, comma-separated, each a key
+    of CONFIGS (a name given twice runs once)."""
+    names = [n.strip() for n in text.split(',')]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            'unknown %s; choose from %s' % (', '.join(map(repr, unknown)),
+                                            ', '.join(CONFIGS)))
+    return list(dict.fromkeys(names))
+
+
 def build_parser():
     parser = cli.new_parser(
         'benchmark',
@@ -327,8 +398,15 @@ def build_parser():
         "are measured in turns and compared.")
     parser.add_argument('--compare', action='store_true',
                         help='compare several configurations and peers')
-    parser.add_argument('--json', action='store_true',
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument('--json', action='store_true',
                         help='print the results as JSON instead of a table')
+    output.add_argument('--markdown', action='store_true',
+                        help='print the results as Markdown tables (a '
+                             'summary of the port on the CPU and the GPU, '
+                             'then every run) instead of a table')
+    parser.add_argument('--save-json', type=cli.output_file, metavar='FILE',
+                        help='also write the results as JSON to FILE')
     parser.add_argument('--dataset', default=None,
                         help='time on this dataset (any --dataset that '
                              'train accepts) instead of synthetic data')
@@ -341,8 +419,9 @@ def build_parser():
     parser.add_argument('--rounds', type=cli.positive(int), default=5,
                         help='rounds of turns; epochs/sec is the median of '
                              'all epochs x rounds timed epochs')
-    parser.add_argument('--configs', default=','.join(COMPARED),
-                        help='the runs --compare makes (any of %s)'
+    parser.add_argument('--configs', type=config_list, default=COMPARED,
+                        help='the runs --compare makes, comma-separated '
+                             '(any of %s; default: all but port)'
                              % ', '.join(CONFIGS))
     parser.add_argument('--flags', default='',
                         help='extra THEANO_FLAGS for the port in every run')
@@ -361,26 +440,34 @@ def build_parser():
 def benchmark(args):
     if args.worker:
         return worker(args.worker, args.data_folder, args.batch_size)
-    configs = args.configs.split(',') if args.compare else ['port']
-    unknown = set(configs) - set(CONFIGS)
-    if unknown:
-        raise LogregError('unknown --configs %s; choose from %s'
-                              % (', '.join(sorted(unknown)),
-                                 ', '.join(CONFIGS)))
+    configs = args.configs if args.compare else ['port']
     with tempfile.TemporaryDirectory(prefix='logreg-bench-') as folder:
         source = write_arrays(args, folder)
         rows = measure(configs, folder, args)
     result = {'system': system_info(), 'data': source,
               'batch_size': args.batch_size,
               'timed_epochs': args.epochs * args.rounds, 'runs': rows}
+    if args.save_json:
+        with open(args.save_json, 'w') as f:
+            json.dump(result, f, indent=2)
     if args.json:
         print(json.dumps(result, indent=2))
-        return result
+    elif args.markdown:
+        print(markdown(result))
+    else:
+        print_report(result)
+    return result
+
+
+def print_report(result):
+    """The results as text: what ran where, the table, then each run's
+    Python and BLAS."""
+    rows = result['runs']
     s = result['system']
     print('%s, %d cores; Python %s, numpy %s; data: %s; batch %d; median of '
           '%d epochs per run' % (s['cpu'], s['cores'], s['python'], s['numpy'],
-                                 source, args.batch_size,
-                                 args.epochs * args.rounds))
+                                 result['data'], result['batch_size'],
+                                 result['timed_epochs']))
     print()
     print(table(rows))
     print()
@@ -391,7 +478,6 @@ def benchmark(args):
                 width, r['config'], r['info']['python'],
                 'GPU: %s; ' % r['info']['device_name']
                 if r['info'].get('device_name') else '', r['info']['blas']))
-    return result
 
 
 def main(argv=None):

@@ -15,6 +15,13 @@ loss of every validation minibatch).
   compiled by XLA, JAX's fastest form;
 * ``torch``: PyTorch's autograd and fused cross-entropy.
 
+JAX and PyTorch run on the CPU (``device='cpu'``) or on the first GPU
+(``device='cuda'``), with the same code: the data are put on the device
+once, and every epoch ends by waiting for the device
+(``jax.block_until_ready``, ``torch.<device>.synchronize``), so that the
+benchmark's clock stops only when the work is done.  float32 products run
+in float32 on a GPU too (not TF32), as the port's do.
+
 This file needs only numpy (and the peer's library): the benchmark runs it
 as a script, ``python peers.py --worker ...``, in whichever interpreter
 ``--peer-python`` names, so that peers can use a newer NumPy than the one
@@ -49,8 +56,10 @@ def numpy_info():
 
 
 def numpy_epoch(train, valid, dtype='float32', batch_size=600,
-                learning_rate=0.13):
+                learning_rate=0.13, device='cpu'):
     """Plain NumPy, with the softmax cross-entropy gradient by hand."""
+    if device != 'cpu':
+        raise ValueError('device=%r: NumPy runs on the CPU only' % device)
     train_x, train_y = numpy.asarray(train[0], dtype), train[1]
     valid_x, valid_y = numpy.asarray(valid[0], dtype), valid[1]
     W = numpy.zeros((train_x.shape[1], 10), dtype)
@@ -79,21 +88,38 @@ def numpy_epoch(train, valid, dtype='float32', batch_size=600,
             for s in _slices(len(valid_x), batch_size)]))
 
     library, blas = numpy_info()
-    return epoch, {'library': library, 'blas': blas}
+    return epoch, {'library': library, 'blas': blas, 'device': 'cpu'}
 
 
-def _jax_parts(train, valid, dtype, batch_size, learning_rate):
-    """What both JAX peers use: jax, its numpy, the step and the count of
+def _jax_device(jax, device):
+    """JAX's device for ``device``: 'cpu', or 'cuda' for the first GPU."""
+    if device == 'cpu':
+        return jax.devices('cpu')[0]
+    if device != 'cuda':
+        raise ValueError("device=%r: choose 'cpu' or 'cuda'" % device)
+    try:
+        return jax.devices('gpu')[0]
+    except RuntimeError as e:
+        raise RuntimeError('JAX %s finds no GPU (%s)' % (
+            jax.__version__, str(e).splitlines()[0])) from e
+
+
+def _jax_parts(train, valid, dtype, batch_size, learning_rate, device):
+    """What both JAX peers use: jax, the device, the step and the count of
     mistakes, the splits on the device as (batches, batch, ...) arrays,
-    and zero parameters."""
+    and zero parameters there."""
     import jax
     import jax.numpy as jnp
     if dtype == 'float64':
         jax.config.update('jax_enable_x64', True)
+    where = _jax_device(jax, device)
+
+    def scores(W, b, x):   # float32 products in float32, also on a GPU
+        return jnp.dot(x, W, precision='highest') + b
 
     def cost(params, x, y):
         W, b = params
-        log_p = jax.nn.log_softmax(x @ W + b)
+        log_p = jax.nn.log_softmax(scores(W, b, x))
         return -jnp.mean(jnp.take_along_axis(log_p, y[:, None], axis=1))
 
     def step(params, x, y):
@@ -103,24 +129,27 @@ def _jax_parts(train, valid, dtype, batch_size, learning_rate):
 
     def mistakes(params, x, y):
         W, b = params
-        return jnp.sum(jnp.argmax(x @ W + b, axis=1) != y)
+        return jnp.sum(jnp.argmax(scores(W, b, x), axis=1) != y)
 
     def on_device(data):
         x = numpy.asarray(data[0], dtype)
         y = numpy.asarray(data[1], 'int32')
         n = len(x) // batch_size
-        return (jax.device_put(x[:n * batch_size].reshape(n, batch_size, -1)),
-                jax.device_put(y[:n * batch_size].reshape(n, batch_size)))
+        return (jax.device_put(x[:n * batch_size].reshape(n, batch_size, -1),
+                               where),
+                jax.device_put(y[:n * batch_size].reshape(n, batch_size),
+                               where))
     (tx, ty), (vx, vy) = on_device(train), on_device(valid)
-    params = (jnp.zeros((tx.shape[2], 10), dtype), jnp.zeros(10, dtype))
-    return jax, step, mistakes, (tx, ty, vx, vy), params
+    params = jax.device_put((numpy.zeros((tx.shape[2], 10), dtype),
+                             numpy.zeros(10, dtype)), where)
+    return jax, where, step, mistakes, (tx, ty, vx, vy), params
 
 
 def jax_step_epoch(train, valid, dtype='float32', batch_size=600,
-                   learning_rate=0.13):
-    """JAX on the CPU: a jitted step called once per minibatch."""
-    jax, step, mistakes, (tx, ty, vx, vy), zero = _jax_parts(
-        train, valid, dtype, batch_size, learning_rate)
+                   learning_rate=0.13, device='cpu'):
+    """JAX: a jitted step called once per minibatch."""
+    jax, where, step, mistakes, (tx, ty, vx, vy), zero = _jax_parts(
+        train, valid, dtype, batch_size, learning_rate, device)
     params = [zero]
     # compiled ahead of time, so that the benchmark's "compile s" holds it
     step = jax.jit(step).lower(zero, tx[0], ty[0]).compile()
@@ -129,16 +158,18 @@ def jax_step_epoch(train, valid, dtype='float32', batch_size=600,
     def epoch():
         for i in range(tx.shape[0]):
             params[0], cost = step(params[0], tx[i], ty[i])
-        return float(numpy.mean([int(mistakes(params[0], vx[i], vy[i]))
-                                 for i in range(vx.shape[0])])) / batch_size
-    return epoch, _jax_info(jax, 'jitted step per minibatch')
+        errors = [int(mistakes(params[0], vx[i], vy[i]))
+                  for i in range(vx.shape[0])]
+        jax.block_until_ready(params[0])
+        return float(numpy.mean(errors)) / batch_size
+    return epoch, _jax_info(jax, device, where, 'jitted step per minibatch')
 
 
 def jax_scan_epoch(train, valid, dtype='float32', batch_size=600,
-                   learning_rate=0.13):
-    """JAX on the CPU: each epoch's training pass as one ``lax.scan``."""
-    jax, step, mistakes, (tx, ty, vx, vy), zero = _jax_parts(
-        train, valid, dtype, batch_size, learning_rate)
+                   learning_rate=0.13, device='cpu'):
+    """JAX: each epoch's training pass as one ``lax.scan``."""
+    jax, where, step, mistakes, (tx, ty, vx, vy), zero = _jax_parts(
+        train, valid, dtype, batch_size, learning_rate, device)
 
     def run_epoch(params):
         params, costs = jax.lax.scan(
@@ -150,28 +181,51 @@ def jax_scan_epoch(train, valid, dtype='float32', batch_size=600,
 
     def epoch():
         params[0], counts = run_epoch(params[0])
+        jax.block_until_ready(params[0])
         return float(numpy.mean(numpy.asarray(counts))) / batch_size
-    return epoch, _jax_info(jax, 'epoch as one lax.scan')
+    return epoch, _jax_info(jax, device, where, 'epoch as one lax.scan')
 
 
-def _jax_info(jax, how):
-    return {'library': 'JAX %s (%s)' % (jax.__version__, how),
-            'blas': "XLA's own (Eigen)"}
+def _jax_info(jax, device, where, how):
+    info = {'library': 'JAX %s (%s)' % (jax.__version__, how),
+            'blas': "XLA's own (%s)" % (
+                'Eigen' if where.platform == 'cpu' else 'cuBLAS'),
+            'device': 'cpu'}
+    if device == 'cuda':
+        info.update(device='cuda%d' % where.id, device_name=where.device_kind)
+    return info
+
+
+def _torch_device(torch, device):
+    """PyTorch's device for ``device``: 'cpu', or 'cuda' for the first
+    GPU."""
+    if device == 'cpu':
+        return torch.device('cpu')
+    if device != 'cuda':
+        raise ValueError("device=%r: choose 'cpu' or 'cuda'" % device)
+    if not torch.cuda.is_available():
+        raise RuntimeError('PyTorch %s finds no CUDA GPU' % torch.__version__)
+    return torch.device('cuda', 0)
 
 
 def torch_epoch(train, valid, dtype='float32', batch_size=600,
-                learning_rate=0.13):
-    """PyTorch on the CPU with autograd and its fused cross-entropy."""
+                learning_rate=0.13, device='cpu'):
+    """PyTorch with autograd and its fused cross-entropy."""
     import torch
     import torch.nn.functional as F
 
+    where = _torch_device(torch, device)
+    # torch.cuda.synchronize on a GPU, torch.cpu's (which returns at once)
+    synchronize = getattr(torch, where.type).synchronize
     tdtype = getattr(torch, dtype)
-    train_x = torch.as_tensor(numpy.asarray(train[0], dtype))
-    train_y = torch.as_tensor(numpy.asarray(train[1], 'int64'))
-    valid_x = torch.as_tensor(numpy.asarray(valid[0], dtype))
-    valid_y = torch.as_tensor(numpy.asarray(valid[1], 'int64'))
-    W = torch.zeros(train_x.shape[1], 10, dtype=tdtype, requires_grad=True)
-    b = torch.zeros(10, dtype=tdtype, requires_grad=True)
+
+    def on_device(array, dtype):
+        return torch.as_tensor(numpy.asarray(array, dtype), device=where)
+    train_x, train_y = on_device(train[0], dtype), on_device(train[1], 'int64')
+    valid_x, valid_y = on_device(valid[0], dtype), on_device(valid[1], 'int64')
+    W = torch.zeros(train_x.shape[1], 10, dtype=tdtype, device=where,
+                    requires_grad=True)
+    b = torch.zeros(10, dtype=tdtype, device=where, requires_grad=True)
 
     def epoch():
         nonlocal W, b
@@ -183,15 +237,24 @@ def torch_epoch(train, valid, dtype='float32', batch_size=600,
                 W -= learning_rate * W.grad
                 b -= learning_rate * b.grad
         with torch.no_grad():
-            return float(numpy.mean([
-                (torch.argmax(valid_x[s] @ W + b, dim=1) != valid_y[s])
-                .double().mean().item()
-                for s in _slices(len(valid_x), batch_size)]))
+            errors = [(torch.argmax(valid_x[s] @ W + b, dim=1) != valid_y[s])
+                      .double().mean().item()
+                      for s in _slices(len(valid_x), batch_size)]
+        synchronize()
+        return float(numpy.mean(errors))
 
-    return epoch, {'library': 'PyTorch %s (%d threads)'
-                              % (torch.__version__, torch.get_num_threads()),
-                   'blas': "PyTorch's own (MKL: %s)"
-                           % torch.backends.mkl.is_available()}
+    if where.type == 'cpu':
+        return epoch, {'library': 'PyTorch %s (%d threads)'
+                       % (torch.__version__, torch.get_num_threads()),
+                       'blas': "PyTorch's own (MKL: %s)"
+                       % torch.backends.mkl.is_available(), 'device': 'cpu'}
+    # PyTorch's default keeps float32 products in float32 (no TF32)
+    return epoch, {'library': 'PyTorch %s (CUDA %s)'
+                   % (torch.__version__, torch.version.cuda),
+                   'blas': 'cuBLAS, float32 matmul precision %s'
+                   % torch.get_float32_matmul_precision(),
+                   'device': 'cuda%d' % where.index,
+                   'device_name': torch.cuda.get_device_name(where)}
 
 
 PEERS = {'numpy': numpy_epoch, 'jax-step': jax_step_epoch,
@@ -244,8 +307,9 @@ def serve(build):
         send({'times': times})
 
 
-def peer_worker(name, dtype, folder, batch_size):
-    """Serve peer ``name`` (this file run as a script by the benchmark)."""
+def peer_worker(name, dtype, folder, batch_size, device):
+    """Serve peer ``name`` on ``device`` (this file run as a script by the
+    benchmark)."""
     import importlib.util
 
     def build():
@@ -254,14 +318,17 @@ def peer_worker(name, dtype, folder, batch_size):
                                % (NEEDS[name], sys.executable))
         arrays = load_arrays(folder)
         start = time.perf_counter()
-        epoch, info = PEERS[name](arrays[0], arrays[1], dtype, batch_size)
-        info.update(device='cpu', floatX=dtype)
+        epoch, info = PEERS[name](arrays[0], arrays[1], dtype, batch_size,
+                                  device=device)
+        info['floatX'] = dtype
         return epoch, info, time.perf_counter() - start
     serve(build)
 
 
 if __name__ == '__main__':
-    # python peers.py --worker NAME DTYPE FOLDER BATCH_SIZE
-    if len(sys.argv) != 6 or sys.argv[1] != '--worker':
-        sys.exit('usage: peers.py --worker NAME DTYPE FOLDER BATCH_SIZE')
-    peer_worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    # python peers.py --worker NAME DTYPE FOLDER BATCH_SIZE DEVICE
+    if len(sys.argv) != 7 or sys.argv[1] != '--worker':
+        sys.exit('usage: peers.py --worker NAME DTYPE FOLDER BATCH_SIZE '
+                 'DEVICE')
+    peer_worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
+                sys.argv[6])

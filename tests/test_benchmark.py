@@ -13,26 +13,66 @@ import helpers
 import reference
 from helpers import run_module
 from logreg_mnist import engine, peers
+from logreg_mnist.benchmark import CONFIGS
+
+#: the peers that have a GPU row
+GPU_PEERS = sorted({kind for kind, where, _, _ in CONFIGS.values()
+                    if kind != 'port' and where == 'cuda'})
+
 
 def first_validation_error(sets, batch_size):
     lines, _, _ = reference.sgd_trace(sets, batch_size=batch_size, n_epochs=1)
     return float(lines[0].split()[-2]) / 100
 
 
-@pytest.mark.parametrize('peer', sorted(peers.PEERS))
-def test_peers_compute_the_tutorials_epoch(peer):
+def standin_gpu(monkeypatch, jax):
+    """JAX's CPU answers when a GPU is asked for, in this process (what
+    standin_gpu/sitecustomize.py does in a subprocess)."""
+    real = jax.devices
+    monkeypatch.setattr(jax, 'devices', lambda backend=None: real(
+        'cpu' if backend in ('gpu', 'cuda') else backend))
+
+
+@pytest.mark.parametrize('peer,device', [(p, 'cpu') for p in peers.PEERS]
+                         + [(p, 'cuda') for p in GPU_PEERS])
+def test_peers_compute_the_tutorials_epoch(peer, device, monkeypatch):
+    """Each peer on the CPU and, where it has a GPU row, on the GPU: a
+    real one where there is one; else JAX's CPU stands in for it, and
+    PyTorch runs the same code on its CPU device after saying why it
+    cannot use CUDA."""
     sets = helpers.synthetic(sizes=(400, 200, 200))
     if importlib.util.find_spec(peers.NEEDS[peer]) is None:
         # an optional library: without it the peer is missing, not broken
         with pytest.raises(ImportError):
-            peers.PEERS[peer](sets[0], sets[1], 'float64', 20)
+            peers.PEERS[peer](sets[0], sets[1], 'float64', 20, device=device)
         return
+    if device == 'cuda' and peer.startswith('jax'):
+        import jax
+        if not helpers.gpu_usable():
+            standin_gpu(monkeypatch, jax)
+    if device == 'cuda' and peer == 'torch':
+        import torch
+        if not torch.cuda.is_available():
+            with pytest.raises(RuntimeError) as error:
+                peers.torch_epoch(sets[0], sets[1], 'float64', 20,
+                                  device=device)
+            assert str(error.value) == 'PyTorch %s finds no CUDA GPU' % (
+                torch.__version__)
+            device = 'cpu'
     epoch, info = peers.PEERS[peer](sets[0], sets[1], 'float64',
-                                    batch_size=20)
+                                    batch_size=20, device=device)
     # after one epoch, the validation error is the reference's first line
     assert epoch() == pytest.approx(first_validation_error(sets, 20),
                                     abs=1e-12)
     assert info['library'].split()[0] in ('NumPy', 'JAX', 'PyTorch')
+    assert info['device'] == ('cuda0' if device == 'cuda' else 'cpu')
+
+
+def test_numpy_runs_on_the_cpu_only():
+    sets = helpers.synthetic(sizes=(40, 20, 20))
+    with pytest.raises(ValueError) as error:
+        peers.numpy_epoch(sets[0], sets[1], device='cuda')
+    assert str(error.value) == "device='cuda': NumPy runs on the CPU only"
 
 
 def test_peers_run_as_a_script_in_another_python(tmp_path):
@@ -50,7 +90,7 @@ def test_peers_run_as_a_script_in_another_python(tmp_path):
     script.write_bytes(Path(peers.__file__).read_bytes())
     out = subprocess.run(
         [sys.executable, str(script), '--worker', 'numpy', 'float64',
-         str(tmp_path), '20'], input='1\n\n', capture_output=True,
+         str(tmp_path), '20', 'cpu'], input='1\n\n', capture_output=True,
         text=True, cwd=tmp_path, timeout=300)
     ready, timed = [json.loads(l) for l in out.stdout.splitlines()]
     assert ready['info']['library'].startswith('NumPy ')
@@ -70,9 +110,11 @@ def test_compare_runs_every_configuration(compared):
     rows = {r['config']: r for r in compared['runs']}
     assert sorted(rows) == sorted(
         ['port-cpu-float64', 'port-cpu-float32', 'port-cpu-float32-graph',
-         'port-cuda-float32',
+         'port-cuda-float64', 'port-cuda-float32',
          'port-jax-cpu-float32', 'numpy-float64', 'numpy-float32',
-         'jax-step-float32', 'jax-scan-float32', 'torch-float32'])
+         'jax-step-float32', 'jax-scan-float32', 'torch-float32',
+         'jax-step-cuda-float32', 'jax-scan-cuda-float32',
+         'torch-cuda-float32'])
     for name in ('port-cpu-float64', 'port-cpu-float32', 'numpy-float64',
                  'numpy-float32'):
         row = rows[name]
@@ -91,11 +133,13 @@ def test_compare_runs_every_configuration(compared):
     assert 'openblas' in graph['info']['blas']
     assert graph['port_speedup'] == pytest.approx(
         rows['port-cpu-float32']['epochs_per_sec'] / graph['epochs_per_sec'])
-    if helpers.gpu_usable():
-        assert rows['port-cuda-float32']['info']['device'] == 'cuda0'
-    else:   # no GPU here: said plainly
-        assert rows['port-cuda-float32']['error'].startswith(
-            'THEANO_FLAGS asks for device=cuda but ')
+    for name in ('port-cuda-float64', 'port-cuda-float32'):
+        if helpers.gpu_usable():
+            assert rows[name]['info']['device'] == 'cuda0'
+            assert rows[name]['port_speedup'] == 1.0
+        else:   # no GPU here: said plainly
+            assert rows[name]['error'].startswith(
+                'THEANO_FLAGS asks for device=cuda but ')
     jax = rows['port-jax-cpu-float32']
     if engine.NAME == 'theano':   # Theano has no JAX mode
         assert jax['error'].startswith('THEANO_FLAGS=')
@@ -106,14 +150,21 @@ def test_compare_runs_every_configuration(compared):
     else:
         assert jax['info']['library'].endswith('(JAX)')
         assert jax['epochs_per_sec'] > 0
-    for name, module in (('torch-float32', 'torch'),
-                         ('jax-step-float32', 'jax'),
-                         ('jax-scan-float32', 'jax')):
+    for name, (kind, where, _, _) in CONFIGS.items():
+        if kind == 'port' or name not in rows:
+            continue
+        module = peers.NEEDS[kind]
         if importlib.util.find_spec(module) is None:
             assert rows[name]['error'] == '%s is not installed in %s' % (
                 module, sys.executable)
+        elif where == 'cuda' and not helpers.gpu_usable():
+            assert re.fullmatch(
+                r'(JAX \S+ finds no GPU \(.+\)|PyTorch \S+ finds no CUDA GPU)',
+                rows[name]['error']), rows[name]['error']
         else:
             assert rows[name]['epochs_per_sec'] > 0
+            assert rows[name]['info']['device'] == (
+                'cuda0' if where == 'cuda' else 'cpu')
 
 
 def test_ratios_compare_each_run_with_the_port_at_its_precision(compared):
@@ -156,13 +207,15 @@ def test_single_run_measures_the_current_flags():
     assert row['compile'] > 0 and row['first'] > 0
 
 
-def test_unknown_config_is_one_line():
-    out = run_module('benchmark', '--compare', '--configs', 'port-tpu')
-    assert out.returncode == 1
-    assert out.stderr.strip() == ('python -m logreg_mnist.benchmark: error: '
-                                  'unknown --configs port-tpu; choose from '
-                                  'port, port-cpu-float64, port-cpu-float32, '
-                                  'port-cpu-float32-graph, port-cuda-float32, port-jax-cpu-float32, '
-                                  'numpy-float64, numpy-float32, '
-                                  'jax-step-float32, jax-scan-float32, '
-                                  'torch-float32')
+@pytest.mark.parametrize('args', [['--compare'], []])
+def test_unknown_config_is_a_usage_error(args):
+    out = run_module('benchmark', *args, '--configs', 'numpy-float32,port-tpu')
+    assert out.returncode == 2
+    assert out.stderr == (
+        "python -m logreg_mnist.benchmark: error: argument --configs: "
+        "unknown 'port-tpu'; choose from port, port-cpu-float64, "
+        "port-cpu-float32, port-cpu-float32-graph, port-cuda-float64, "
+        "port-cuda-float32, port-jax-cpu-float32, numpy-float64, "
+        "numpy-float32, jax-step-float32, jax-scan-float32, torch-float32, "
+        "jax-step-cuda-float32, jax-scan-cuda-float32, torch-cuda-float32 "
+        "(see --help)\n")

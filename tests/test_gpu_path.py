@@ -1,13 +1,16 @@
-"""THEANO_FLAGS=device=cuda from end to end.
+"""THEANO_FLAGS=device=cuda from end to end, and the benchmark's GPU rows.
 
 On a GPU machine this runs on the GPU.  Elsewhere ``standin_gpu/`` is put
 on ``PYTHONPATH``: its ``sitecustomize`` makes ``jax.devices('gpu')``
 answer with JAX's CPU, so PyTensor's JAX mode takes the whole GPU path --
 device arrays, the deferred NaN check, saving from the device -- and the
-printed trace must still be the CPU's, digit for digit.  Theano 1.0.5 has
-no JAX path: there device=cuda needs pygpu, and without it the run says
-so in one line and computes the same trace on the CPU.
+printed trace must still be the CPU's, digit for digit; so do the JAX
+peers of the benchmark.  Theano 1.0.5 has no JAX path: there device=cuda
+needs pygpu, and without it the run says so in one line and computes the
+same trace on the CPU.
 """
+import importlib.util
+import json
 import os
 import re
 from pathlib import Path
@@ -22,9 +25,12 @@ STANDIN = Path(__file__).resolve().parent / 'standin_gpu'
 
 
 def cuda(floatx='float64'):
-    """The environment of a device=cuda run."""
-    path = [str(STANDIN)] + [p for p in os.environ.get(
-        'PYTHONPATH', '').split(os.pathsep) if p]
+    """The environment of a device=cuda run: on the GPU where there is
+    one, else with the stand-in."""
+    path = [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+            if p]
+    if not gpu_usable():
+        path.insert(0, str(STANDIN))
     return {'PYTHONPATH': os.pathsep.join(path),
             'THEANO_FLAGS': 'device=cuda,floatX=' + floatx}
 
@@ -37,8 +43,11 @@ def expected_device():
 
 
 def only_timing(stderr, program='sgd.py'):
-    """stderr holds the timing line and nothing else (no warning)."""
-    lines = stderr.strip().splitlines()
+    """stderr holds the timing line and nothing else (no warning), but
+    for Theano saying that it waits for another process compiling into
+    the same cache."""
+    lines = [l for l in stderr.strip().splitlines()
+             if not l.startswith('INFO (theano.gof.compilelock): ')]
     if expected_device() == 'cpu':   # Theano without pygpu: one warning
         assert lines[0].startswith('WARNING: THEANO_FLAGS asks for '
                                    'device=cuda but pygpu'), stderr
@@ -125,3 +134,53 @@ def test_cg_and_pictures_on_cuda(small_pkl, tmp_path):
                           ('predictions', ['--dataset', small_pkl])):
         drawn = run_ok('plot', picture, *args, cwd=tmp_path, env=cuda())
         assert drawn.stdout.strip() == 'wrote %s.png' % picture
+
+
+def test_benchmark_times_the_port_and_the_peers_on_the_gpu(tmp_path):
+    saved = tmp_path / 'runs.json'
+    out = run_ok('benchmark', '--compare', '--markdown', '--save-json', saved,
+                 '--train-size', 1200, '--epochs', 1, '--rounds', 1,
+                 '--configs', 'port-cpu-float32,port-cuda-float32,'
+                 'jax-step-cuda-float32,jax-scan-cuda-float32,'
+                 'torch-cuda-float32', env=cuda())
+    rows = {r['config']: r for r in json.loads(saved.read_text())['runs']}
+    jax = importlib.util.find_spec('jax') is not None
+    port = rows['port-cuda-float32']
+    if expected_device() == 'cuda0':
+        assert port['info']['device'] == 'cuda0'
+        assert port['info']['library'] == engine.ENGINE.replace(
+            '(Numba)', '(JAX)')
+    else:   # Theano without pygpu
+        assert port['error'].startswith('THEANO_FLAGS asks for device=cuda '
+                                        'but pygpu')
+    for name in ('jax-step-cuda-float32', 'jax-scan-cuda-float32'):
+        if not jax:
+            assert rows[name]['error'].startswith('jax is not installed in ')
+            continue
+        info = rows[name]['info']
+        assert info['device'] == 'cuda0' and info['floatX'] == 'float32'
+        assert info['library'].startswith('JAX ')
+        assert rows[name]['epochs_per_sec'] > 0
+        if 'error' not in port:   # against the port on the same GPU
+            assert rows[name]['port_speedup'] == pytest.approx(
+                port['epochs_per_sec'] / rows[name]['epochs_per_sec'])
+    torch = rows['torch-cuda-float32']
+    if importlib.util.find_spec('torch') is None:
+        assert torch['error'].startswith('torch is not installed in ')
+    elif not gpu_usable():
+        assert re.fullmatch(r'PyTorch \S+ finds no CUDA GPU', torch['error'])
+    # the Markdown: the port on the CPU and the GPU, then every run
+    lines = out.stdout.splitlines()
+    cpu = rows['port-cpu-float32']['epochs_per_sec']
+    gpu = port.get('epochs_per_sec')
+    assert lines[2:5] == [
+        '| the port, epochs/sec | CPU | GPU | GPU / CPU |',
+        '|---|---:|---:|---:|', '| float64 | - | - | - |']
+    assert lines[5] == ('| float32 | %.2f | %.2f | %.2fx |' % (
+        cpu, gpu, gpu / cpu) if gpu else '| float32 | %.2f | - | - |' % cpu)
+    for name, row in rows.items():
+        expected = '| %s | unavailable: %s |' % (name, row.get('error'))
+        if 'error' not in row:
+            expected = '| %s | %s | %s' % (
+                name, row['info']['library'], row['info']['device'])
+        assert sum(l.startswith(expected) for l in lines) == 1, expected
