@@ -18,6 +18,10 @@
 #                 benchmark.json  the benchmark's raw numbers
 # PYTHON        the interpreter to use (default: python3); it runs the
 #               peers too (JAX and PyTorch, on the CPU and on the GPU)
+# TIME_SCALE    each step has a time limit, so that a hang cannot take the
+#               machine's whole lease; the limits suit a 16-core GPU machine
+#               with cold caches, and are multiplied by TIME_SCALE (default
+#               1; e.g. 10 on a small, busy machine)
 #
 # After checking, in one line each, that everything it needs is there, it
 # trains on the full MNIST in float64 and float32, on the CPU and with
@@ -31,16 +35,18 @@ set -uo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 mnist=$checkout/data wheels="" out=gpu-check
 python=${PYTHON:-python3}
+scale=${TIME_SCALE:-1}
 while getopts "d:w:o:h" option; do
     case $option in
         d) mnist=$OPTARG ;;
         w) wheels=$OPTARG ;;
         o) out=$OPTARG ;;
-        *) sed -n '4,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { echo "gpu_check.sh: unexpected argument $1 (see -h)" >&2; exit 2; }
+[[ $scale =~ ^[1-9][0-9]*$ ]] || { echo "gpu_check.sh: TIME_SCALE=$scale: expected a whole number from 1" >&2; exit 2; }
 mkdir -p "$out" || exit 2
 out=$(cd "$out" && pwd)
 work=$(mktemp -d)
@@ -115,13 +121,17 @@ step() {   # step TITLE COMMAND...: run it, timed; say if it failed
     fi
 }
 
+limit() {   # limit SECONDS COMMAND...: run it, stopped after SECONDS x scale
+    timeout -k 10 $(($1 * scale)) "${@:2}"
+}
+
 traces() {   # the tutorial's result lines of a training log
     grep -E '^(epoch |     epoch |Optimization)' "$1"
 }
 
 train() {   # train DEVICE FLOATX: the tutorial's training, its log kept
     THEANO_FLAGS="device=$1,floatX=$2,force_device=True" \
-        timeout 240 "$python" -m logreg_mnist.train --dataset "$mnist" \
+        limit 180 "$python" -m logreg_mnist.train --dataset "$mnist" \
         --model-out "$1-$2.pkl" > "$1-$2.log" 2> "$1-$2.err"
     local code=$?
     cat "$1-$2.log" "$1-$2.err"
@@ -137,7 +147,7 @@ result_row() {   # result_row DEVICE FLOATX NOTE: a row of summary.md
 }
 
 bench() {   # the benchmark's Markdown into benchmark.md, its JSON into $out
-    timeout 420 "$python" -m logreg_mnist.benchmark --compare \
+    limit 300 "$python" -m logreg_mnist.benchmark --compare \
         --dataset "$mnist" --markdown --save-json "$out/benchmark.json" \
         > benchmark.md
 }
@@ -181,17 +191,16 @@ cd "$work"
             status=1
         fi
     done
-    # (each step has a time limit: a hang must not take the machine's time)
     step "predict with the GPU's float32 model" env \
         THEANO_FLAGS=device=cuda,floatX=float32,force_device=True \
-        timeout 120 "$python" -m logreg_mnist.predict --model cuda-float32.pkl \
+        limit 60 "$python" -m logreg_mnist.predict --model cuda-float32.pkl \
         --dataset "$mnist"
     step "conjugate gradient on the GPU" env \
         THEANO_FLAGS=device=cuda,force_device=True \
-        timeout 180 "$python" -m logreg_mnist.cg --dataset "$mnist" --n-epochs 20 \
+        limit 120 "$python" -m logreg_mnist.cg --dataset "$mnist" --n-epochs 20 \
         --model-out cg.pkl
     step "device tests on the GPU" env LOGREG_MNIST_TEST_DATA="$mnist" \
-        timeout 420 "$python" -m pytest -q -p no:cacheprovider \
+        limit 300 "$python" -m pytest -q -p no:cacheprovider \
         --rootdir "$checkout" -k 'gpu_path or cuda or jax_mode' \
         "$checkout/tests/test_gpu_path.py" \
         "$checkout/tests/test_engine.py" "$checkout/tests/test_benchmark.py"

@@ -12,7 +12,7 @@ import pytest
 import helpers
 import reference
 from helpers import run_module
-from logreg_mnist import engine, peers
+from logreg_mnist import engine, kernel, peers
 from logreg_mnist.benchmark import CONFIGS
 
 #: the peers that have a GPU row
@@ -124,7 +124,7 @@ def test_compare_runs_every_configuration(compared):
         assert row['info']['floatX'] == name.split('-')[-1]
     # float32 on the CPU: the kernel, and the graph's BLAS products beside it
     assert rows['port-cpu-float32']['info']['library'] == \
-        engine.ENGINE.replace('(Numba)', '(C)') + ' + kernel.c'
+        kernel.engine_name() + ' + kernel.c'
     assert re.fullmatch(r'none in the loop: kernel\.c, \d+ OpenMP threads',
                         rows['port-cpu-float32']['info']['blas'])
     graph = rows['port-cpu-float32-graph']
@@ -188,11 +188,12 @@ def test_table_output(small_pkl):
                                 'compile', 's', 'first', 'epoch', 's',
                                 'epochs/sec', 'port', 'is']
     assert re.match(r'port-cpu-float32 +%s \+ kernel\.c ' % re.escape(
-        engine.ENGINE.replace('(Numba)', '(C)')), lines[4]), lines[4]
+        kernel.engine_name()), lines[4]), lines[4]
     assert lines[4].endswith('1.00x')
     assert lines[5].startswith('numpy-float32')
     if helpers.gpu_usable():
-        assert lines[6].startswith('port-cuda-float32  ' + engine.ENGINE)
+        assert lines[6].startswith('port-cuda-float32  ' + engine.ENGINE
+                                   .replace('(Numba)', '(JAX)'))
     else:
         assert lines[6].startswith('port-cuda-float32  unavailable: ')
 
