@@ -64,21 +64,9 @@ def test_walkthrough_runs_and_its_committed_outputs_are_current(
     assert len(pictures) == 4
 
 
-def without_lock_notes(nb):
-    """Drop the notes Theano logs while another process holds its compile
-    lock: they tell of this machine, not of the notebook."""
-    for cell in nb.cells:
-        cell.outputs = [
-            out for out in cell.get('outputs', [])
-            if not (out.get('name') == 'stderr' and all(
-                line.startswith('INFO (theano.gof.compilelock)')
-                for line in out['text'].splitlines()))]
-    return nb
-
-
 if __name__ == '__main__':
     with tempfile.TemporaryDirectory() as folder:
         os.environ['JUPYTER_PATH'] = folder
-        nb = without_lock_notes(execute(NOTEBOOK, folder))
+        nb = execute(NOTEBOOK, folder)
     nbformat.write(nb, str(NOTEBOOK))
     print('wrote %s' % NOTEBOOK)
