@@ -191,16 +191,16 @@ cd "$work"
             status=1
         fi
     done
-    step "predict with the GPU's float32 model" env \
+    step "predict with the GPU's float32 model" limit 60 env \
         THEANO_FLAGS=device=cuda,floatX=float32,force_device=True \
-        limit 60 "$python" -m logreg_mnist.predict --model cuda-float32.pkl \
+        "$python" -m logreg_mnist.predict --model cuda-float32.pkl \
         --dataset "$mnist"
-    step "conjugate gradient on the GPU" env \
+    step "conjugate gradient on the GPU" limit 120 env \
         THEANO_FLAGS=device=cuda,force_device=True \
-        limit 120 "$python" -m logreg_mnist.cg --dataset "$mnist" --n-epochs 20 \
+        "$python" -m logreg_mnist.cg --dataset "$mnist" --n-epochs 20 \
         --model-out cg.pkl
-    step "device tests on the GPU" env LOGREG_MNIST_TEST_DATA="$mnist" \
-        limit 300 "$python" -m pytest -q -p no:cacheprovider \
+    step "device tests on the GPU" limit 300 env \
+        LOGREG_MNIST_TEST_DATA="$mnist" "$python" -m pytest -q -p no:cacheprovider \
         --rootdir "$checkout" -k 'gpu_path or cuda or jax_mode' \
         "$checkout/tests/test_gpu_path.py" \
         "$checkout/tests/test_engine.py" "$checkout/tests/test_benchmark.py"
