@@ -30,7 +30,7 @@
 # gradient variant and the device tests on the GPU, then times
 # `benchmark --compare`.  The exit status is 2 when something is missing,
 # 1 when a trace differs or a step fails.  Nothing is written in the
-# checkout.  docs/gpu-check.md says how to run it on a lent machine.
+# checkout.  docs/gpu-check.md says how to run it on a GPU machine without network.
 set -uo pipefail
 checkout=$(cd "$(dirname "$0")/.." && pwd)
 mnist=$checkout/data wheels="" out=gpu-check
