@@ -28,6 +28,9 @@ from .errors import DataError
 #: How many classes the labels name: the digits 0 to 9.
 N_CLASSES = 10
 
+#: The environment variable that names the data folder.
+DATA_VARIABLE = 'LOGREG_MNIST_DATA'
+
 
 #: The ``data/`` folder of a source checkout, which ships MNIST.
 CHECKOUT_DATA = os.path.join(os.path.dirname(os.path.dirname(
@@ -51,8 +54,12 @@ def default_data_dir():
     ``~/.cache/logreg-mnist`` when that variable is unset or not an
     absolute path.  The folder is created only when a download needs it.
     """
-    if os.environ.get('LOGREG_MNIST_DATA'):
-        return os.environ['LOGREG_MNIST_DATA']
+    folder = os.environ.get(DATA_VARIABLE)
+    if folder:
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise DataError('%s=%s: not a folder (the data folder, created '
+                            'when missing)' % (DATA_VARIABLE, folder))
+        return folder
     if os.path.isfile(os.path.join(CHECKOUT_DATA, 'README.md')):
         return CHECKOUT_DATA
     cache = os.environ.get('XDG_CACHE_HOME', '')
@@ -93,14 +100,15 @@ def read_pickle(path):
     written by Python 2, whose byte strings need the latin-1 reading that
     ``untrusted.load_pickle`` applies.
     """
-    raw = untrusted.read_bytes(path)
     try:
-        sets = untrusted.load_pickle(raw, 'a dataset')
+        sets = untrusted.read_pickle(path, 'a dataset')
         pairs = None
         if isinstance(sets, (tuple, list)) and len(sets) == 3 and all(
                 isinstance(s, (tuple, list)) and len(s) == 2 for s in sets):
             pairs = [(untrusted.as_array(x), untrusted.as_array(y))
                      for x, y in sets]
+    except DataError:
+        raise
     except Exception as e:
         raise DataError('%s is not a readable pickle (%s: %s)'
                         % (path, type(e).__name__, e)) from None
@@ -156,9 +164,11 @@ def read_idx_dir(directory):
                                 1 if f.array.endswith('_y') else 3)
               for f in download.IDX_FILES}
     # one row of float32 pixels per image, byte / 256 as in mnist.pkl.gz
-    x = {s: (arrays[s + '_x'].reshape(len(arrays[s + '_x']), -1)
-             .astype(numpy.float32) / numpy.float32(256))
-         for s in ('train', 'test')}
+    x = {}
+    for s in ('train', 'test'):
+        images = arrays.pop(s + '_x')
+        x[s] = images.reshape(len(images), -1).astype(numpy.float32)
+        x[s] /= numpy.float32(256)   # in place: no second copy
     y = {s: arrays[s + '_y'].astype(numpy.int64) for s in ('train', 'test')}
     n_valid = len(x['train']) // 6
     n_train = len(x['train']) - n_valid

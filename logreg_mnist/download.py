@@ -11,13 +11,18 @@ tries, in order:
 3. the known mirrors of the four IDX files (the ones torchvision uses:
    Yann LeCun's own site refuses downloads).
 
+A mirror is a URL of a folder: ``https://``, ``http://``, ``ftp://``, or
+``file://`` for a folder on this machine or a mounted share
+(``file:///srv/mnist/``).
+
 The IDX files make the very same dataset (``data.read_idx_dir``), so either
 way the tutorial's numbers come out.  Every download goes to a temporary
 file that is renamed into place only once it is complete and checked:
 ``mnist.pkl.gz`` by size and MD5, an IDX file by the size and MD5 of its
 *decompressed* content (mirrors recompress the files, which changes the
-``.gz`` but not what is inside).  An HTML error page, a truncated file or a
-mirror too slow to finish within ``DEADLINE`` seconds is dropped and the
+``.gz`` but not what is inside).  A download stops as soon as it is larger
+than the file it should be.  An HTML error page, a truncated or oversized
+file, or a mirror too slow to finish within ``DEADLINE`` seconds is dropped and the
 next mirror tried.  The files are kept in the data folder, so the next run
 needs no network.
 """
@@ -68,39 +73,64 @@ DEADLINE = 600
 TIMEOUT = 30
 
 
+#: The kinds of URL a mirror may be.
+SCHEMES = ('http', 'https', 'ftp', 'file')
+
+
 def user_mirrors():
-    """The base URLs of ``$LOGREG_MNIST_MIRRORS``, each ending in '/'."""
+    """The base URLs of ``$LOGREG_MNIST_MIRRORS``, each ending in '/';
+    DataError for one that is not a URL of a kind ``SCHEMES`` lists."""
     text = os.environ.get(MIRRORS_VARIABLE, '')
-    return [url if url.endswith('/') else url + '/'
-            for url in text.replace(',', ' ').split()]
+    urls = []
+    for url in text.replace(',', ' ').split():
+        try:
+            parts = urllib.parse.urlsplit(url)
+            problem = None if parts.scheme in SCHEMES else 'not a URL'
+            parts.port   # a port that is not a number raises here
+        except ValueError as e:
+            problem = 'not a valid URL (%s)' % e
+        if problem:
+            raise DataError('%s: %s is %s; give the URL of a folder, such '
+                            'as https://host/mnist/ or file:///srv/mnist/'
+                            % (MIRRORS_VARIABLE, url, problem))
+        urls.append(url if url.endswith('/') else url + '/')
+    return urls
 
 
-def matches(name, size, md5, unpack=False):
+class Expected(object):
     """A check for ``fetch``: the file (its decompressed content, with
-    ``unpack``) must be ``size`` bytes with this MD5, else ValueError."""
-    def check(path):
-        if unpack:
+    ``unpack``) must be ``size`` bytes with this MD5, else ValueError.
+    ``most`` is the largest download that can pass (a compressed file can
+    be a little larger than its content)."""
+
+    def __init__(self, name, size, md5, unpack=False):
+        self.name, self.size, self.md5, self.unpack = name, size, md5, unpack
+        self.most = size + (size // 100 + 4096 if unpack else 0)
+
+    def __call__(self, path):
+        if self.unpack:
             try:
                 content = untrusted.read_bytes(path)
             except DataError as e:
                 raise ValueError(str(e).replace(path + ': ', '')) from None
         else:
             with open(path, 'rb') as f:
-                content = f.read(size + 1)
-        if len(content) != size or hashlib.md5(content).hexdigest() != md5:
+                content = f.read(self.size + 1)
+        if len(content) != self.size or \
+                hashlib.md5(content).hexdigest() != self.md5:
             raise ValueError('not the original %s (%d bytes, md5 %s%s), got '
-                             '%d bytes' % (name, size, md5, ' once '
-                                           'decompressed' if unpack else '',
+                             '%d bytes' % (self.name, self.size, self.md5,
+                                           ' once decompressed'
+                                           if self.unpack else '',
                                            len(content)))
-    return check
 
 
 def fetch(url, dest, check, deadline=DEADLINE):
     """Download ``url`` to ``dest`` if ``check(temporary path)`` passes.
 
     Raises OSError or ValueError, leaving ``dest`` as it was, when the
-    download fails, takes longer than ``deadline`` seconds, or the check
-    refuses the file.
+    download fails, takes longer than ``deadline`` seconds, grows past
+    ``check.most`` bytes, or the check refuses the file.
     """
     print('Downloading data from %s' % url, flush=True)
     status = StatusLine()
@@ -109,12 +139,16 @@ def fetch(url, dest, check, deadline=DEADLINE):
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT) as response, \
                 atomic_write(dest, keep=check) as out:
-            total = response.length
+            # (a file: URL's response has no length)
+            total = getattr(response, 'length', None)
             while True:
                 chunk = response.read1(1 << 16)
                 if not chunk:
                     break
                 out.write(chunk)
+                if out.tell() > check.most:
+                    raise ValueError('more than the %d bytes expected'
+                                     % check.most)
                 if time.monotonic() > end:
                     raise ValueError('not complete after %d s' % deadline)
                 if status.due():
@@ -140,20 +174,20 @@ def fetch_mnist(folder):
     """Fetch MNIST into ``folder``: the path of ``mnist.pkl.gz`` or of the
     folder of IDX files, whichever came first, or one DataError that says
     what to download by hand."""
+    mine = user_mirrors()
     os.makedirs(folder, exist_ok=True)
     pkl = os.path.join(folder, MNIST_PKL)
     problems = []
-    mine = user_mirrors()
     for pkl_urls, idx_bases in (([m + MNIST_PKL for m in mine], mine),
                                 (MNIST_PKL_URLS, IDX_MIRRORS)):
-        if _from_mirrors(pkl, pkl_urls, matches(
+        if _from_mirrors(pkl, pkl_urls, Expected(
                 MNIST_PKL, MNIST_PKL_SIZE, MNIST_PKL_MD5), problems):
             return pkl
         if all(find_idx(folder, f.stem) or _from_mirrors(
                 os.path.join(folder, f.stem + '.gz'),
                 [urllib.parse.urljoin(base, f.stem + '.gz')
                  for base in idx_bases],
-                matches(f.stem, f.size, f.md5, unpack=True), problems)
+                Expected(f.stem, f.size, f.md5, unpack=True), problems)
                for f in IDX_FILES):
             return folder
     raise DataError(

@@ -22,6 +22,7 @@ import os
 import pickle
 import pickletools
 import stat
+import sys
 import zlib
 
 import numpy
@@ -49,10 +50,17 @@ def limit_bytes():
         megabytes = float(text)
     except ValueError:
         megabytes = -1
-    if not 0 < megabytes < float('inf'):
-        raise DataError('%s=%s: expected a positive number of megabytes'
-                        % (LIMIT_VARIABLE, text))
+    if not 0 < megabytes <= MAX_LIMIT_MB:
+        raise DataError('%s=%s: expected a positive number of megabytes, at '
+                        'most %d' % (LIMIT_VARIABLE, text, MAX_LIMIT_MB))
     return int(megabytes * (1 << 20))
+
+
+#: The largest limit that can be asked for (what a read can ask for).
+MAX_LIMIT_MB = (sys.maxsize >> 20) - 1
+
+#: How much of a file is read at a time.
+CHUNK = 1 << 20
 
 
 def _too_big(path, limit, error=DataError):
@@ -82,60 +90,120 @@ def head(path, size, error=DataError):
         raise error('%s: %s' % (path, e.strerror or e)) from None
 
 
-def read_bytes(path, error=DataError):
-    """The content of the regular file ``path``, gunzipped if gzip'd.
+class _Content(io.RawIOBase):
+    """The content of a regular file as a stream, gunzipped on the fly if
+    the file is gzip'd, that raises ``error`` (naming the file) once it
+    passes ``limit`` bytes or when the gzip data is damaged."""
 
-    Raises ``error`` (one line, naming the file) for a missing or special
-    file, a damaged gzip stream, a ``.gz`` that is not gzip'd (an HTML page
-    saved by a failed download, say), or content above the size limit.
-    """
+    def __init__(self, path, limit, error):
+        self.path, self.limit, self.error = path, limit, error
+        self.size = 0        # bytes of content given out so far
+        self.file = open(path, 'rb')
+        head = self.file.read(CHUNK)
+        self.gzipped = head[:2] == b'\x1f\x8b'
+        self.input = head    # read from the file but not yet used
+        self.stream = None   # the gzip member being decompressed
+        if not self.gzipped and path.endswith('.gz'):
+            self.file.close()
+            looks = head[:200].lstrip().lower()
+            if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
+                raise error('%s is an HTML page, not a gzip file: probably a '
+                            'failed download; delete it and fetch the file '
+                            'again' % path)
+            raise error('%s is not a gzip file' % path)
+
+    def readable(self):
+        return True
+
+    def tell(self):
+        return self.size
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+    def _more_input(self):
+        if not self.input:
+            self.input = self.file.read(CHUNK)
+        return bool(self.input)
+
+    def readinto(self, buffer):
+        want = min(len(buffer), CHUNK)   # (zeros can unpack 1000-fold)
+        if not want:
+            return 0
+        data = self._gunzip(want) if self.gzipped else self._plain(want)
+        buffer[:len(data)] = data
+        self.size += len(data)
+        if self.size > self.limit:
+            raise _too_big(self.path, self.limit, self.error)
+        return len(data)
+
+    def _plain(self, want):
+        if not self._more_input():
+            return b''
+        data, self.input = self.input[:want], self.input[want:]
+        return data
+
+    def _gunzip(self, want):
+        """Up to ``want`` bytes more of the decompressed members."""
+        while True:
+            if self.stream is None:   # between members: another, or the end
+                if not self._more_input():
+                    return b''
+                if self.input.strip(b'\0') == b'':   # padding
+                    self.input = b''
+                    continue
+                self.stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if not self._more_input():
+                raise self.error('%s: damaged or truncated gzip file (it ends '
+                                 'in the middle of the compressed data)'
+                                 % self.path)
+            try:
+                data = self.stream.decompress(self.input, want)
+            except zlib.error as e:
+                raise self.error('%s: damaged or truncated gzip file (%s)'
+                                 % (self.path, e)) from None
+            self.input = self.stream.unconsumed_tail
+            if self.stream.eof:
+                self.input = self.stream.unused_data
+                self.stream = None
+            if data:
+                return data
+
+
+def open_content(path, error=DataError):
+    """The content of the regular file ``path`` as a binary stream:
+    decompressed if gzip'd, and never more than the size limit of an input
+    file.  Raises ``error`` (one line, naming the file) for a missing or
+    special file, a damaged gzip stream, a ``.gz`` that is not gzip'd (an
+    HTML page saved by a failed download, say), or content above the limit,
+    when it is opened or as it is read."""
     limit = limit_bytes()
     check_regular(path, error)
     try:
-        with open(path, 'rb') as f:
-            raw = f.read(limit + 1)
+        return io.BufferedReader(_Content(path, limit, error), CHUNK)
     except OSError as e:
         raise error('%s: %s' % (path, e.strerror or e)) from None
-    if len(raw) > limit:
-        raise _too_big(path, limit, error)
-    if raw[:2] == b'\x1f\x8b':
-        return _gunzip(raw, path, limit, error)
-    if path.endswith('.gz'):
-        looks = raw[:200].lstrip().lower()
-        if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
-            raise error('%s is an HTML page, not a gzip file: probably a '
-                        'failed download; delete it and fetch the file '
-                        'again' % path)
-        raise error('%s is not a gzip file' % path)
-    return raw
 
 
-def _gunzip(raw, path, limit, error):
-    """Decompress every gzip member of ``raw``, never past ``limit``."""
-    out = []
-    size = 0
-    while raw:
-        stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def read_bytes(path, error=DataError):
+    """The whole content of ``path`` (see ``open_content``), as a
+    bytearray: read once, into one buffer that grows in place."""
+    with open_content(path, error) as stream:
         try:
-            while raw and not stream.eof:
-                chunk = stream.decompress(raw, limit + 1 - size)
-                raw = stream.unconsumed_tail
-                size += len(chunk)
-                out.append(chunk)
-                if size > limit:
-                    raise _too_big(path, limit, error)
-                if not chunk and not raw:
-                    break
-        except zlib.error as e:
-            raise error('%s: damaged or truncated gzip file (%s)'
-                        % (path, e)) from None
-        if not stream.eof:
-            raise error('%s: damaged or truncated gzip file (it ends in the '
-                        'middle of the compressed data)' % path)
-        raw = stream.unused_data
-        if raw.strip(b'\0') == b'':   # padding after the last member
-            break
-    return b''.join(out)
+            size = os.fstat(stream.raw.file.fileno()).st_size
+            if size > stream.raw.limit and not stream.raw.gzipped:
+                raise _too_big(path, stream.raw.limit, error)
+            out = bytearray(0 if stream.raw.gzipped else size)
+            done = stream.readinto(out) if out else 0
+            del out[done:]
+            while True:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    return out
+                out += chunk
+        except OSError as e:
+            raise error('%s: %s' % (path, e.strerror or e)) from None
 
 
 ###########
@@ -184,12 +252,12 @@ def _check_dtype(dtype):
 
 
 def _array(raw, dtype, shape, fortran=False):
-    """An array of ``shape`` from ``raw`` bytes, checked before it is made."""
+    """An array of ``shape`` from ``raw`` bytes, checked before it is made.
+    It uses the memory of ``raw`` (no copy: a file at the size limit is
+    in memory once), so it is read-only unless ``raw`` is a bytearray."""
     _check_dtype(dtype)
     if isinstance(raw, str):        # written by Python 2 (latin-1 str)
         raw = raw.encode('latin1')
-    if isinstance(raw, pickle.PickleBuffer):
-        raw = raw.raw().tobytes()
     if (not isinstance(shape, tuple) or len(shape) > 32 or
             not all(type(n) is int and n >= 0 for n in shape)):
         raise pickle.UnpicklingError('an array of shape %r' % (shape,))
@@ -199,7 +267,7 @@ def _array(raw, dtype, shape, fortran=False):
             'an array declared as %s of %s whose data does not fit'
             % (shape, dtype))
     return numpy.frombuffer(raw, dtype).reshape(
-        shape, order='F' if fortran else 'C').copy()
+        shape, order='F' if fortran else 'C')
 
 
 class _NDArray(object):
@@ -290,8 +358,8 @@ class _DataUnpickler(pickle.Unpickler):
 
 
 def _check_opcodes(raw):
-    """Refuse, without running it, a pickle that is too long-winded or uses
-    opcodes that data does not need."""
+    """Refuse, without running it, a pickle (bytes or a stream) that is too
+    long-winded or uses opcodes that data does not need."""
     count = 0
     for opcode, arg, _ in pickletools.genops(raw):
         count += 1
@@ -315,6 +383,23 @@ def load_pickle(raw, what='a data file', inert=()):
     """
     _check_opcodes(raw)
     return _DataUnpickler(io.BytesIO(raw), inert, what).load()
+
+
+def read_pickle(path, what='a data file', inert=(), error=DataError):
+    """``load_pickle`` of the file ``path`` (see ``open_content``).
+
+    The file is read as a stream twice, once to check its opcodes and once
+    to unpickle it, so that its content is never held in memory beside the
+    arrays made from it.  Problems with the file itself raise ``error``.
+    """
+    with open_content(path, error) as stream:
+        try:
+            _check_opcodes(stream)
+        finally:   # to the end: a file too big or damaged says so first
+            while stream.read(CHUNK):
+                pass
+    with open_content(path, error) as stream:
+        return _DataUnpickler(stream, inert, what).load()
 
 
 def as_array(obj):

@@ -6,6 +6,8 @@ import io
 import os
 import pickle
 import struct
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -189,8 +191,8 @@ def test_an_installed_copy_downloads_into_its_cache_once(
 
 
 def PKL_CHECK():
-    return download.matches(download.MNIST_PKL, download.MNIST_PKL_SIZE,
-                            download.MNIST_PKL_MD5)
+    return download.Expected(download.MNIST_PKL, download.MNIST_PKL_SIZE,
+                             download.MNIST_PKL_MD5)
 
 
 @pytest.fixture
@@ -288,6 +290,53 @@ def test_a_trickling_mirror_is_dropped_at_its_deadline(tmp_path):
     finally:
         server.close()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_is_a_mirror_through_a_file_url(tmp_path, monkeypatch,
+                                                 no_builtin_mirrors):
+    mirror = tmp_path / 'share'
+    mirror.mkdir()
+    files = real_idx_files()
+    for name, body in files.items():
+        (mirror / name).write_bytes(body)
+    monkeypatch.setenv('LOGREG_MNIST_MIRRORS', mirror.as_uri())  # no '/'
+    folder = tmp_path / 'data'
+    assert download.fetch_mnist(str(folder)) == str(folder)
+    assert sorted(os.listdir(folder)) == sorted(files)
+    for name, body in files.items():
+        assert (folder / name).read_bytes() == body
+    sets = data.read_dataset(str(folder))
+    assert [len(x) for x, _ in sets] == [50000, 10000, 10000]
+
+
+def test_a_download_stops_once_it_passes_the_expected_size(tmp_path):
+    endless = tmp_path / 'mirror'
+    endless.mkdir()
+    (endless / 'mnist.pkl.gz').symlink_to('/dev/zero')   # never ends
+    dest = tmp_path / 'data' / 'mnist.pkl.gz'
+    dest.parent.mkdir()
+    with pytest.raises(ValueError) as e:
+        download.fetch((endless / 'mnist.pkl.gz').as_uri(), str(dest),
+                       PKL_CHECK(), deadline=300)
+    assert str(e.value) == 'more than the %d bytes expected' % (
+        download.MNIST_PKL_SIZE)
+    assert os.listdir(dest.parent) == []
+
+
+@pytest.mark.parametrize('mirror, says', [
+    ('http://[::1', 'http://[::1 is not a valid URL (Invalid IPv6 URL)'),
+    ('http://host:port/', 'http://host:port/ is not a valid URL (Port '),
+    ('/srv/mnist', '/srv/mnist is not a URL'),
+    ('gopher://host/', 'gopher://host/ is not a URL'),
+])
+def test_a_malformed_mirror_is_one_line(tmp_path, monkeypatch, mirror, says):
+    monkeypatch.setenv('LOGREG_MNIST_MIRRORS', 'https://fine/ ' + mirror)
+    with pytest.raises(DataError) as e:
+        download.fetch_mnist(str(tmp_path / 'data'))
+    assert str(e.value).startswith('LOGREG_MNIST_MIRRORS: ' + says)
+    assert str(e.value).endswith('such as https://host/mnist/ or '
+                                 'file:///srv/mnist/')
+    assert not (tmp_path / 'data').exists()
 
 
 ############################################################
@@ -444,10 +493,60 @@ def test_bad_file_kinds_and_sizes_are_refused(tmp_path, monkeypatch):
         with pytest.raises(DataError) as e:
             data.read_dataset(path)
         assert path in str(e.value) and says in str(e.value)
-    monkeypatch.setenv('LOGREG_MNIST_MAX_MB', 'lots')
-    with pytest.raises(DataError, match='LOGREG_MNIST_MAX_MB=lots: expected '
-                                        'a positive number'):
+    for value in ('lots', '0', '-1', 'nan', 'inf', '1e99'):
+        monkeypatch.setenv('LOGREG_MNIST_MAX_MB', value)
+        with pytest.raises(DataError) as e:
+            data.read_dataset(str(bomb))
+        assert str(e.value) == (
+            'LOGREG_MNIST_MAX_MB=%s: expected a positive number of '
+            'megabytes, at most %d' % (value, (sys.maxsize >> 20) - 1))
+    monkeypatch.setenv('LOGREG_MNIST_MAX_MB', str((sys.maxsize >> 20) - 1))
+    with pytest.raises(DataError, match='bomb.pkl.gz is not a readable '
+                                        'pickle'):   # read whole, then
         data.read_dataset(str(bomb))
+
+
+MEMORY_PROBE = """
+import sys
+from logreg_mnist import data
+def peak():   # this process's high-water mark (ru_maxrss counts its parent)
+    with open('/proc/self/status') as f:
+        line = next(line for line in f if line.startswith('VmHWM:'))
+    return int(line.split()[1]) * 1024
+before = peak()
+if sys.argv[1].endswith('.pkl.gz'):
+    shape = data.read_pickle(sys.argv[1])[0][0].shape
+else:
+    shape = data.read_idx(sys.argv[1], 3).shape
+print(shape, peak() - before)
+"""
+
+
+@pytest.mark.parametrize('kind', ['pkl', 'idx'])
+def test_a_file_at_the_size_limit_is_in_memory_once(tmp_path, kind):
+    limit = 64 << 20
+    if kind == 'pkl':   # a dataset pickle of zeros, just within the limit
+        rows = (limit - 4096) // (784 * 4 + 1)
+        x = numpy.zeros((rows, 784), numpy.float32)
+        raw = pickle.dumps(_pairs(x, numpy.zeros(rows, numpy.uint8)),
+                           protocol=4)
+        shape = x.shape
+        del x
+    else:               # an IDX file of images as large as the limit
+        shape = ((limit - 16) // 784, 28, 28)
+        raw = struct.pack('>BBBBIII', 0, 0, 8, 3, *shape)
+        raw += bytes(784 * shape[0])
+    assert limit - 10000 < len(raw) <= limit, len(raw)
+    path = tmp_path / ('big.pkl.gz' if kind == 'pkl' else 'big-idx3.gz')
+    path.write_bytes(gzip.compress(raw, 1))
+    del raw
+    out = subprocess.run([sys.executable, '-c', MEMORY_PROBE, str(path)],
+                         env=dict(os.environ, LOGREG_MNIST_MAX_MB='64'),
+                         capture_output=True, text=True, check=True)
+    printed_shape, grown = out.stdout.rsplit(' ', 1)
+    assert printed_shape == str(shape)
+    # held once (not twice), give or take the reading buffers
+    assert limit < int(grown) < limit * 1.3
 
 
 def test_a_protocol_2_pickle_with_empty_splits_loads(tmp_path):
