@@ -6,7 +6,11 @@ the user can fix -- a missing file, a bad flag -- end the run with one line on
 stderr and a non-zero exit status; ``--debug`` shows the full traceback
 instead.  Bad command-line values exit with status 2 (argparse's usage
 error), problems found while running with 1, and an interruption (Ctrl-C,
-SIGTERM) with 130.
+SIGTERM) with 130.  What the system refuses (a full disk, a file that
+cannot be read or written) is one line too, naming the file.  When the
+reader of the output goes away (``train | head -3``), the command ends
+quietly the way Unix tools do, killed by SIGPIPE, with what it had saved
+kept.
 
 This is the only module that knows flags and exit statuses: the library
 raises ``errors`` that name the arguments of its functions, shown here as
@@ -16,6 +20,7 @@ import argparse
 import os
 import re
 import signal
+import sys
 
 from . import ENGINE_VARIABLE
 from .data import DATA_FOLDER_HELP
@@ -129,6 +134,52 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+class _NamedOutput(object):
+    """``sys.stdout``, whose write errors name it (a full device, a closed
+    pipe raise an OSError with no file name of its own)."""
+    NAME = 'standard output'
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except OSError as e:
+            e.filename = e.filename or self.NAME
+            raise
+
+    def flush(self):
+        try:
+            return self.stream.flush()
+        except OSError as e:
+            e.filename = e.filename or self.NAME
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _drop_stdout():
+    """Send what stdout still holds to /dev/null, so that Python's own
+    flush at exit does not fail on it a second time."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.__stdout__.fileno())
+        os.close(null)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def system_error(e):
+    """An OSError (or MemoryError) as one line that names its file."""
+    if isinstance(e, MemoryError):
+        return 'out of memory'
+    what = e.strerror or str(e) or type(e).__name__
+    files = [str(f) for f in (e.filename, e.filename2) if f is not None]
+    return ': '.join(([' -> '.join(files)] if files else []) + [what])
+
+
 def run(parser, action, argv=None):
     """Parse ``argv`` with ``parser`` and call ``action(args)``."""
     args = parser.parse_args(argv)
@@ -136,8 +187,12 @@ def run(parser, action, argv=None):
         os.environ[ENGINE_VARIABLE] = args.engine
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
+    stdout = sys.stdout
+    sys.stdout = _NamedOutput(stdout)
     try:
-        return action(args)
+        result = action(args)
+        sys.stdout.flush()   # here, where a failure is still ours to report
+        return result
     except LogregError as e:
         if args.debug:
             raise
@@ -147,3 +202,19 @@ def run(parser, action, argv=None):
         if args.debug:
             raise
         parser.exit(INTERRUPTED, '%s: interrupted\n' % parser.prog)
+    except BrokenPipeError:
+        # the reader is gone: end as `yes | head -1` does, killed by SIGPIPE
+        _drop_stdout()
+        if args.debug:
+            raise
+        sys.stderr.flush()
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    except (OSError, MemoryError) as e:
+        if getattr(e, 'filename', None) == _NamedOutput.NAME:
+            _drop_stdout()
+        if args.debug:
+            raise
+        parser.exit(1, '%s: error: %s\n' % (parser.prog, system_error(e)))
+    finally:
+        sys.stdout = stdout

@@ -26,7 +26,12 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
     labels_of = theano.function([classifier.input], classifier.y_pred)
     predicted_values = numpy.asarray(labels_of(
         model_input(classifier, test_images, model, dataset)))
-    print('Predicted values for the first %d examples in test set:' % n)
+    shown = len(test_images)
+    if shown < n:   # the test split is smaller than asked for
+        print('Predicted values for all %d examples in test set (%d asked '
+              'for):' % (shown, n))
+    else:
+        print('Predicted values for the first %d examples in test set:' % n)
     print(predicted_values)
     return predicted_values
 

@@ -3,6 +3,7 @@ independent NumPy implementation."""
 import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
 
@@ -254,3 +255,94 @@ def test_library_errors_name_arguments_the_cli_shows_flags(small_pkl,
     assert cli.in_flags('`model_out` a.pkl would overwrite a.pkl '
                         '(`dataset`)') == \
         '--model-out a.pkl would overwrite a.pkl (--dataset)'
+
+
+###########################################################
+# What shells and disks do to a command: pipes, full disks
+###########################################################
+
+def start(module, *args, stdout, cwd):
+    return subprocess.Popen(
+        [sys.executable, '-m', 'logreg_mnist.' + module] +
+        [str(a) for a in args], cwd=cwd, stdout=stdout,
+        stderr=subprocess.PIPE, text=True)
+
+
+def test_a_reader_that_goes_away_ends_training_quietly(tmp_path):
+    """``train | head``: the run ends like ``yes | head`` (SIGPIPE, no
+    traceback), and the model it had saved stays whole."""
+    data = synthetic_pkl(tmp_path / 'clusters.pkl.gz')
+    proc = start('train', '--dataset', data, '--batch-size', 20,
+                 '--learning-rate', 0.01, stdout=subprocess.PIPE,
+                 cwd=tmp_path)
+    for line in proc.stdout:   # until a model has been saved
+        if 'test error of best model' in line:
+            break
+    proc.stdout.close()
+    stderr = proc.communicate(timeout=600)[1]
+    assert proc.returncode == -signal.SIGPIPE
+    assert stderr == ''
+    assert sorted(os.listdir(tmp_path)) == [
+        'best_model.history.csv', 'best_model.npz', 'best_model.pkl',
+        'clusters.pkl.gz']
+    from logreg_mnist.modelfile import load_model
+    assert load_model(str(tmp_path / 'best_model.pkl')).W.get_value(
+        ).shape == (20, 10)
+
+
+@pytest.mark.parametrize('command', ['predict', 'plot', 'train'])
+def test_a_closed_stdout_is_not_a_traceback(trained, small_idx_dir, tmp_path,
+                                            command):
+    _, model = trained
+    args = {'predict': ['--model', model, '--dataset', small_idx_dir],
+            'plot': ['weights', '--model', model, '--out', 'w.png'],
+            'train': ['--dataset', small_idx_dir]}[command]
+    read, write = os.pipe()
+    os.close(read)   # nobody will read what it prints
+    try:
+        proc = start(command, *args, stdout=write, cwd=tmp_path)
+    finally:
+        os.close(write)
+    stderr = proc.communicate(timeout=600)[1]
+    assert (proc.returncode, stderr) == (-signal.SIGPIPE, '')
+    # a picture is written before its line is printed; training stopped
+    # at its first line, before anything was read or written
+    assert os.listdir(tmp_path) == (['w.png'] if command == 'plot' else [])
+
+
+@pytest.mark.parametrize('command', ['predict', 'train'])
+def test_a_full_stdout_is_one_line(trained, small_idx_dir, tmp_path,
+                                   command):
+    _, model = trained
+    args = {'predict': ['--model', model, '--dataset', small_idx_dir],
+            'train': ['--dataset', small_idx_dir]}[command]
+    with open('/dev/full', 'w') as full:
+        proc = start(command, *args, stdout=full, cwd=tmp_path)
+        stderr = proc.communicate(timeout=600)[1]
+    assert proc.returncode == 1
+    assert stderr == ('python -m logreg_mnist.%s: error: standard output: '
+                      'No space left on device\n' % command)
+    assert os.listdir(tmp_path) == []
+
+
+def test_predict_says_when_the_split_is_smaller_than_n(trained,
+                                                       small_idx_dir):
+    _, model = trained
+    out = run_module('predict', '--model', model, '--dataset', small_idx_dir,
+                     '-n', 100000)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    start = lines.index('Predicted values for all 2000 examples in test set '
+                        '(100000 asked for):')
+    assert lines[start + 1].startswith('[')   # (numpy shortens 2000)
+
+
+def test_a_data_folder_that_is_a_file_is_one_line(tmp_path):
+    (tmp_path / 'data').write_text('not a folder')
+    out = run_module('train', env={'LOGREG_MNIST_DATA': str(tmp_path /
+                                                            'data')})
+    assert out.returncode == 1
+    assert out.stderr == (
+        'python -m logreg_mnist.train: error: LOGREG_MNIST_DATA=%s: not a '
+        'folder (the data folder, created when missing)\n' % (tmp_path /
+                                                              'data'))
