@@ -45,7 +45,7 @@ from . import ENGINE_VARIABLE
 from .blas import default_ldflags as default_blas_ldflags
 from .errors import EngineError
 from .flags import is_gpu as _is_gpu, is_true as _is_true
-from .flags import theanorc_files as _theanorc_files, user_flags
+from .flags import theanorc_files as _theanorc_files, unknown, user_flags
 
 
 #################
@@ -76,17 +76,37 @@ def choose_engine():
 NAME = choose_engine()
 _jax_device = None   # where JAX runs the functions, under PyTensor's JAX mode
 _jax_gpu_name = None  # 'cudaN' when that is a GPU
-_flags = user_flags()
+_origins = user_flags()   # {flag: (value, where it is set)}
+_flags = {name: value for name, (value, _) in _origins.items()}
 _gpu_asked = _is_gpu(_flags.get('device', 'cpu'))
 _force = _is_true(_flags.get('force_device', 'false'))
 
 
-def _flag_error(problem):
-    """An EngineError for a flag the engine refused, naming where it is."""
+def _flag_error(problem, name=None):
+    """An EngineError for a flag the engine refused, naming where it is
+    set (the flag ``name``, when it is known which)."""
     flags = os.environ.get('THEANO_FLAGS')
     where = 'THEANO_FLAGS=%s' % flags if flags else ' or '.join(
         _theanorc_files())
+    if name in _origins:
+        where = _origins[name][1]
     return EngineError('%s: %s' % (where, problem))
+
+
+#: The precisions the model is built for.
+FLOATX = ('float64', 'float32')
+
+
+def _check_flags(known, handled=()):
+    """EngineError for a flag the engine does not have (the engines only
+    warn, and run on with their defaults) or a floatX we do not run."""
+    for name in _flags:
+        if name not in known and name not in handled:
+            raise _flag_error(unknown(name, sorted(known)), name)
+    floatX = theano.config.floatX
+    if floatX not in FLOATX:
+        raise _flag_error('the model runs in float32 or float64, not %s'
+                          % floatX, 'floatX')
 
 
 def _cannot_use_gpu(reason):
@@ -142,6 +162,8 @@ def _import_theano():
     # Theano's GPU module imports pkg_resources, which warns about itself.
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
                             category=UserWarning)
+    # (unknown flags are refused in one line, see _check_flags)
+    warnings.filterwarnings('ignore', message='Theano does not recognise')
     try:
         with _environment_variable('THEANO_FLAGS', flags):
             import theano
@@ -241,6 +263,7 @@ def _import_pytensor():
     # pip's PyTensor warns that it found no BLAS of conda's; it has ours
     warnings.filterwarnings('ignore', message='PyTensor could not link to a '
                             'BLAS installation')
+    warnings.filterwarnings('ignore', message='PyTensor does not recognise')
     try:
         with _environment_variable('PYTENSOR_FLAGS', ','.join(
                 f for f in (mapped, own) if f)):
@@ -281,6 +304,14 @@ def _import_pytensor():
 
 
 theano, T = _import_theano() if NAME == 'theano' else _import_pytensor()
+if NAME == 'theano':
+    from theano.configparser import _config_var_list
+    _check_flags({var.fullname for var in _config_var_list})
+else:
+    _check_flags({name.replace('__', '.')
+                  for name in theano.config._config_var_dict},
+                 [name for name in _flags if name in _GPU_FLAGS
+                  or name.startswith('gpuarray.')])
 
 
 ###################################

@@ -6,8 +6,12 @@ them: ``.theanorc`` files first (``$THEANORC``, else ``~/.theanorc``), its
 ``[global]`` options bare and other sections as ``section.option``, then
 ``THEANO_FLAGS`` over them, the last value of a repeated flag winning.
 """
+import ast
 import configparser
+import difflib
 import os
+
+from .errors import EngineError
 
 
 def parse(flags):
@@ -26,24 +30,59 @@ def theanorc_files():
     return [os.path.expanduser(p) for p in paths.split(os.pathsep) if p]
 
 
-def theanorc():
-    """The ``.theanorc`` settings as {'section.option': value}."""
+def read_theanorc(path):
+    """The settings of one ``.theanorc`` as {'section.option': value} ({}
+    when there is no such file); EngineError, naming the file, when it
+    cannot be read or parsed -- never a file quietly ignored."""
     parser = configparser.RawConfigParser()
     parser.optionxform = str   # floatX, not floatx
     try:
-        parser.read(theanorc_files())
-    except configparser.Error:
-        return {}  # Theano itself reports a broken .theanorc
+        with open(path, encoding='utf-8') as f:
+            parser.read_file(f, path)
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise EngineError('%s: %s' % (path, e.strerror or e)) from None
+    except UnicodeDecodeError:
+        raise EngineError('%s is not a text file: a flag file holds lines '
+                          'such as floatX = float32 under [global]'
+                          % path) from None
+    except configparser.MissingSectionHeaderError as e:
+        raise EngineError('%s, line %d: a flag before any section header; '
+                          'put [global] above the first one'
+                          % (path, e.lineno)) from None
+    except configparser.ParsingError as e:
+        lineno, line = e.errors[0]   # (the line as its repr)
+        raise EngineError('%s, line %d: cannot read %r as a flag or a '
+                          '[section]' % (path, lineno, ast.literal_eval(
+                              line).strip())) from None
+    except configparser.Error as e:
+        raise EngineError('%s: %s' % (path, ' '.join(
+            str(e).replace(repr(path), '').split()))) from None
     return {('' if section == 'global' else section + '.') + option: value
             for section in parser.sections()
             for option, value in parser.items(section)}
 
 
 def user_flags():
-    """Every flag the user sets, THEANO_FLAGS over .theanorc."""
-    flags = theanorc()
-    flags.update(parse(os.environ.get('THEANO_FLAGS', '')))
+    """Every flag the user sets, THEANO_FLAGS over .theanorc, as
+    {name: (value, where it is set)}."""
+    flags = {}
+    for path in theanorc_files():
+        flags.update((k, (v, path)) for k, v in read_theanorc(path).items())
+    text = os.environ.get('THEANO_FLAGS', '')
+    flags.update((k, (v, 'THEANO_FLAGS=' + text))
+                 for k, v in parse(text).items())
     return flags
+
+
+def unknown(name, known):
+    """What to say of a flag the engine does not have: its name, and the
+    closest known one when there is one."""
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [
+        k for k in known if k.lower() == name.lower()]
+    return 'unknown flag %s%s' % (name, ' (did you mean %s?)' % close[0]
+                                  if close else '')
 
 
 def is_gpu(device):

@@ -150,6 +150,47 @@ def test_bad_flags_are_one_line_errors(small_pkl, tmp_path, flags, says):
                                'THEANO_FLAGS=%s: ' % flags)
 
 
+@pytest.mark.parametrize('flags, says', [
+    ('floatx=float32', 'unknown flag floatx (did you mean floatX?)'),
+    ('floatX=float32,gcc.cxxflag=-O2', 'unknown flag gcc.cxxflag (did you '
+                                       'mean gcc.cxxflags?)'),
+    ('floatX=float16', 'the model runs in float32 or float64, not float16'),
+])
+def test_unknown_flags_and_float16_are_refused(tmp_path, flags, says):
+    out = run_module('train', '--dataset', tmp_path / 'never-read',
+                     env=clean(tmp_path, THEANO_FLAGS=flags))
+    assert (out.returncode, out.stdout) == (1, '')
+    assert out.stderr == ('python -m logreg_mnist.train: error: '
+                          'THEANO_FLAGS=%s: %s\n' % (flags, says))
+
+
+@pytest.mark.parametrize('content, says', [
+    (b'floatX = float32\n', ', line 1: a flag before any section header; '
+                            'put [global] above the first one'),
+    (b'[global]\nfloatX float32\n', ", line 2: cannot read 'floatX "
+                                     "float32' as a flag or a [section]"),
+    (b'\x7fELF\x02\x01\x01\x00\xff\xfe', ' is not a text file: a flag file '
+                                    'holds lines such as floatX = float32 '
+                                    'under [global]'),
+    (b'[global]\nfloatx = float32\n', ': unknown flag floatx (did you mean '
+                                      'floatX?)'),
+    (b'[global]\nfloatX = float16\n', ': the model runs in float32 or '
+                                      'float64, not float16'),
+    (None, ': Is a directory'),
+])
+def test_a_theanorc_it_cannot_use_is_one_line(tmp_path, content, says):
+    rc = tmp_path / 'theanorc'
+    if content is None:
+        rc.mkdir()
+    else:
+        rc.write_bytes(content)
+    out = run_module('train', '--dataset', tmp_path / 'never-read',
+                     env=clean(tmp_path, THEANORC=str(rc)))
+    assert (out.returncode, out.stdout) == (1, '')
+    assert out.stderr == 'python -m logreg_mnist.train: error: %s%s\n' % (
+        rc, says)
+
+
 @pytest.mark.parametrize('choice, says', [
     ('tensorflow', 'logreg_mnist_engine=tensorflow: choose theano, pytensor '
                    'or auto'),
