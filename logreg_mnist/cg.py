@@ -108,6 +108,7 @@ def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
                                         objective.batch_grad,
                                         validate_model, test_model])
 
+        stop.defer()   # a model to keep from now on: stop cleanly
         print('Optimizing using scipy.optimize.fmin_cg...', flush=True)
         theta0 = numpy.zeros((objective.n_in + 1) * objective.n_out,
                              dtype=x.dtype)

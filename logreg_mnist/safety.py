@@ -4,7 +4,8 @@
   file, only the old one or the complete new one.
 * ``deferred_interrupts``: Ctrl-C / SIGTERM wait until a block is done.
 * ``stop_requests``: Ctrl-C / SIGTERM ask a loop to stop at its next safe
-  point; a second one interrupts at once.
+  point; a second one interrupts at once, and so does one that comes
+  before the loop has begun.
 """
 import contextlib
 import os
@@ -87,16 +88,27 @@ def deferred_interrupts():
 
 
 class StopRequest(object):
-    """True once Ctrl-C or SIGTERM has asked the loop to stop."""
+    """True once Ctrl-C or SIGTERM has asked the loop to stop.
+
+    Until ``defer()`` is called -- while the data is read and the functions
+    compiled, when there is nothing to save yet -- a signal interrupts at
+    once (KeyboardInterrupt), so that a run being stopped does not first
+    finish a long compile.
+    """
 
     def __init__(self):
         self.signal = None
+        self.deferred = False
 
     def __bool__(self):
         return self.signal is not None
 
+    def defer(self):
+        """From now on, a first signal only asks the loop to stop."""
+        self.deferred = True
+
     def _handle(self, sig, frame):
-        if self:  # asked twice: stop now
+        if self or not self.deferred:  # asked twice, or nothing to keep
             raise KeyboardInterrupt
         self.signal = sig
 

@@ -160,6 +160,7 @@ def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
     with prepared_outputs(model_out) as stop:
         run, train_model, n_train_batches = _prepare(
             dataset, learning_rate, batch_size, model_out)
+        stop.defer()   # a model to keep from now on: stop cleanly
         print('... training the model', flush=True)
         patience = 5000               # steps to take whatever happens
         patience_increase = 2         # on a real improvement, wait this

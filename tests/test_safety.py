@@ -254,3 +254,27 @@ def test_outputs_are_checked_before_the_data_is_read(tmp_path, small_pkl):
     line = one_error_line(out)
     assert 'error: cannot write in /proc' in line
     assert out.stdout == ''   # before '... loading data'
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_compiling_ends_the_run_at_once(tmp_path,
+                                                       small_idx_dir, sig):
+    """On a cold compile cache, a signal right after '... building the
+    model' interrupts the compile (which takes many seconds): exit 130,
+    no training, nothing written."""
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    env = dict(os.environ, PYTHONUNBUFFERED='1', THEANO_FLAGS=','.join(
+        [os.environ.get('THEANO_FLAGS', ''),
+         'base_compiledir=%s' % (tmp_path / 'cold-cache')]))
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'logreg_mnist.train', '--dataset',
+         str(small_idx_dir)], cwd=run_dir, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = wait_for_line(proc, '... building the model')
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err == 'python -m logreg_mnist.train: interrupted\n'
+    assert '... training the model' not in ''.join(seen) + out
+    assert os.listdir(run_dir) == []
