@@ -37,6 +37,8 @@ import importlib.util
 import logging
 import os
 import re
+import shutil
+import subprocess
 import sys
 import types
 import warnings
@@ -109,6 +111,19 @@ def _check_flags(known, handled=()):
                           % floatX, 'floatX')
 
 
+def is_clang(cxx):
+    """True when the compiler ``cxx`` is clang (as macOS's g++ is)."""
+    path = shutil.which(cxx) if cxx else None
+    if path is None:
+        return False
+    try:
+        return 'clang' in subprocess.run(
+            [path, '--version'], capture_output=True, text=True,
+            timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def _cannot_use_gpu(reason):
     """The one line said when device=cuda cannot be honoured."""
     message = 'THEANO_FLAGS asks for device=%s but %s' % (
@@ -151,6 +166,12 @@ def _import_theano():
         # Theano splits THEANO_FLAGS on commas (with shell-like quoting).
         entry = 'blas.ldflags="%s"' % default_blas_ldflags()
         flags = entry + (',' + flags if flags else '')
+    if is_clang(_flags.get('cxx', 'g++')):
+        # clang refuses narrowing conversions in the C++ that Theano 1.0.5
+        # generates; the user's own gcc.cxxflags come after, and win.
+        entry = 'gcc.cxxflags="-Wno-c++11-narrowing %s"' % _flags.get(
+            'gcc.cxxflags', '')
+        flags = (flags + ',' if flags else '') + entry
     # Without pygpu, Theano logs a stack-trace-shaped error and quietly runs
     # on the CPU; we say it in one line instead.
     missing_pygpu = _gpu_asked and importlib.util.find_spec('pygpu') is None

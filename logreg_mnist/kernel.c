@@ -30,8 +30,10 @@ typedef float lr_vec __attribute__((vector_size(LR_LANES * 4), aligned(4)));
 #define LR_LOAD(p) (*(const lr_vec *)(p))
 
 /* Keep a loaded vector in a register: without this, GCC folds the load
-   into each of its LR_ROWS multiplications, and the loop waits on loads. */
-#if defined(__x86_64__) || defined(__i386__)
+   into each of its LR_ROWS multiplications, and the loop waits on loads.
+   (Only where 256-bit registers are enabled: a compiler that was not given
+   the CPU's flags, as clang under Theano, has none.) */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__AVX__)
 #define LR_IN_REGISTER(v) __asm__("" : "+v"(v))
 #else
 #define LR_IN_REGISTER(v) ((void)0)

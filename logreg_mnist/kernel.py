@@ -16,7 +16,10 @@ tutorial's default, always runs the graph, so its trace is the tutorial's
 to the digit; so does anything that runs through JAX.  Set
 ``LOGREG_MNIST_KERNEL=graph`` to train float32 through the graph as well.
 """
+import functools
 import os
+import subprocess
+import tempfile
 import zlib
 
 from . import KERNEL_VARIABLE
@@ -25,6 +28,27 @@ from .errors import EngineError
 
 with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
     SOURCE = _f.read()
+
+
+@functools.lru_cache()
+def openmp_flags(cxx):
+    """``['-fopenmp']`` when the compiler ``cxx`` builds and links OpenMP
+    code, else none: clang without libomp (Debian's clang, macOS's) has
+    neither ``omp.h`` nor the library, and the kernel then runs on one
+    thread."""
+    with tempfile.TemporaryDirectory(prefix='logreg-openmp-') as folder:
+        source = os.path.join(folder, 'probe.cpp')
+        with open(source, 'w') as f:
+            f.write('#include <omp.h>\nint main() { return '
+                    'omp_get_max_threads() < 1; }\n')
+        try:
+            built = subprocess.run(
+                [cxx, '-fopenmp', source, '-o',
+                 os.path.join(folder, 'probe')], capture_output=True,
+                timeout=120).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            built = False
+    return ['-fopenmp'] if built else []
 
 
 def choice():
@@ -76,7 +100,7 @@ class _KernelOp(COp):
         return SOURCE
 
     def c_compile_args(self, **kwargs):
-        return ['-fopenmp']
+        return openmp_flags(theano.config.cxx)
 
     def c_code_cache_version(self):
         """A hash of all the C compiled: kernel.c, and the code below as it

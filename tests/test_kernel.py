@@ -1,6 +1,7 @@
 """The float32 CPU kernel (kernel.c) against the independent NumPy
 computation of reference.py, and where training uses it."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -8,8 +9,8 @@ import numpy
 import pytest
 
 import reference
-from helpers import run_module, run_ok, trace_lines
-from logreg_mnist import kernel
+from helpers import run_module, run_ok, synthetic_pkl, trace_lines
+from logreg_mnist import engine, kernel
 from logreg_mnist.engine import C_ENGINE, C_MODE, theano, T
 
 
@@ -162,3 +163,52 @@ def test_the_cache_version_covers_all_the_c(monkeypatch):
         lambda *args: output(*args).replace('out of memory', 'no memory')))
     assert ops[0].c_code_cache_version() != before[0]
     assert ops[1].c_code_cache_version() == before[1]
+
+
+###########################################
+# clang: no OpenMP, and Theano's narrowing
+###########################################
+
+@pytest.fixture(scope='module')
+def clang():
+    if shutil.which('clang++') is None:   # .ci/run installs it
+        pytest.skip('clang++ is not installed')
+    return 'clang++'
+
+
+@pytest.mark.parametrize('floatX', ['float32', 'float64'])
+def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
+                                                 floatX):
+    """Debian's clang has no OpenMP (the kernel is built without it) and,
+    under Theano, refuses the narrowing in Theano's generated C++ (the
+    engine turns that error off)."""
+    cache = tmp_path_factory.getbasetemp() / 'clang-compiledir'
+    folder = tmp_path_factory.mktemp('clang')
+    data = synthetic_pkl(folder / 'clusters.pkl.gz')
+    runs = {}
+    for cxx in ('', clang):
+        flags = 'floatX=%s,base_compiledir=%s' % (floatX, cache)
+        runs[cxx] = run_ok('train', '--dataset', data, '--batch-size', 20,
+                           '--n-epochs', 5, '--model-out', folder / 'm.pkl',
+                           env={'THEANO_FLAGS': flags + (',cxx=' + cxx
+                                                         if cxx else '')})
+        assert runs[cxx].stderr.startswith('The code for file sgd.py ran ')
+        assert len(runs[cxx].stderr.splitlines()) == 1, runs[cxx].stderr
+    assert ('kernel.c' in runs[clang].stdout) == (floatX == 'float32')
+    assert len(trace_lines(runs[clang].stdout)) > 5
+    assert trace_lines(runs[clang].stdout) == trace_lines(runs[''].stdout)
+
+
+def test_clang_gets_no_openmp_and_theano_no_narrowing_errors(clang):
+    code = ('import logreg_mnist.engine as e, logreg_mnist.kernel as k; '
+            'c = e.theano.config; print(k.openmp_flags(c.cxx)); '
+            'print(c.gcc.cxxflags if e.NAME == "theano" else '
+            'c.gcc__cxxflags)')
+    out = subprocess.run([sys.executable, '-c', code], env=dict(
+        os.environ, THEANO_FLAGS='cxx=%s,gcc.cxxflags=-O1' % clang),
+        capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    theano = engine.NAME == 'theano'
+    # the user's flags come last: they win over the engine's
+    assert out.stdout.splitlines() == [
+        '[]', '-Wno-c++11-narrowing -O1' if theano else '-O1']
