@@ -25,6 +25,7 @@ import sys
 from . import ENGINE_VARIABLE
 from .data import DATA_FOLDER_HELP
 from .errors import LogregError, TrainingInterrupted, UsageError
+from .safety import output_problem
 
 #: Exit statuses: a bad command-line value, a run stopped by the user.
 USAGE, INTERRUPTED = 2, 130
@@ -104,13 +105,15 @@ def positive(kind):
 
 
 def output_file(text):
-    """An argparse type: a file path whose folder exists."""
+    """An argparse type: a file path whose folder exists, that can be
+    written (see ``safety.output_problem``)."""
     folder = os.path.dirname(os.path.abspath(text))
-    if not os.path.isdir(folder):
+    if text and not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(
             'folder %s does not exist' % os.path.dirname(text))
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError('%s is a folder' % text)
+    problem = output_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
@@ -210,11 +213,14 @@ def run(parser, action, argv=None):
         sys.stderr.flush()
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGPIPE)
-    except (OSError, MemoryError) as e:
+    except (OSError, MemoryError, ImportError) as e:
         if getattr(e, 'filename', None) == _NamedOutput.NAME:
             _drop_stdout()
-        if args.debug:
+        engine = sys.modules.get(__package__ + '.engine')
+        problem = engine and engine.damaged_cache(e)
+        if args.debug or (isinstance(e, ImportError) and not problem):
             raise
-        parser.exit(1, '%s: error: %s\n' % (parser.prog, system_error(e)))
+        parser.exit(1, '%s: error: %s\n' % (parser.prog, problem or
+                                              system_error(e)))
     finally:
         sys.stdout = stdout

@@ -381,6 +381,19 @@ if NAME == 'pytensor':   # and the backend that runs its functions
         'Linker', '')
 
 
+def damaged_cache(error):
+    """An EngineError for ``error`` when it comes from the compile cache (a
+    module cut short, a folder that cannot be written), else None."""
+    folder = str(theano.config.compiledir)
+    if not isinstance(error, (ImportError, OSError)) or \
+            folder not in str(error):
+        return None
+    reason = getattr(error, 'strerror', None) or str(error).rsplit(': ')[-1]
+    return EngineError('the compile cache in %s cannot be used (%s); remove '
+                       'that folder, and it is rebuilt on the next run'
+                       % (folder, reason))
+
+
 def describe():
     """One line saying which engine, device and floatX this run uses."""
     return '... using %s on device %s with floatX=%s' % (

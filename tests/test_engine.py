@@ -2,6 +2,8 @@
 engines, the user's own settings win, and the device a run reports is the
 one it really uses."""
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -277,3 +279,25 @@ def test_both_engines_give_the_same_float64_trace(small_idx_dir, tmp_path):
     engines = [run.stdout.splitlines()[2] for run in runs]
     assert {e.split()[2] for e in engines} == {'Theano', 'PyTensor'}, engines
     assert len(mine) > 60 and mine == theirs
+
+
+def test_a_damaged_compile_cache_names_the_folder_to_remove(tmp_path):
+    from helpers import synthetic_pkl
+    data = synthetic_pkl(tmp_path / 'clusters.pkl.gz')
+    flags = 'floatX=float32,base_compiledir=%s' % (tmp_path / 'cache')
+    args = ('train', '--dataset', data, '--batch-size', 20, '--n-epochs', 1,
+            '--model-out', tmp_path / 'm.pkl')
+    assert run_module(*args, env={'THEANO_FLAGS': flags}).returncode == 0
+    modules = list((tmp_path / 'cache').rglob('*.so'))
+    assert modules
+    for module in modules:   # cut short, as by a full disk or a crash
+        module.write_bytes(b'')
+    out = run_module(*args, env={'THEANO_FLAGS': flags})
+    assert out.returncode == 1
+    (line,) = out.stderr.splitlines()
+    folder = re.search(r'the compile cache in (\S+) cannot be used \(file '
+                       r'too short\); remove that folder, and it is rebuilt '
+                       r'on the next run$', line).group(1)
+    assert Path(folder).parent == tmp_path / 'cache'
+    shutil.rmtree(folder)
+    assert run_module(*args, env={'THEANO_FLAGS': flags}).returncode == 0
