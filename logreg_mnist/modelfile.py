@@ -34,7 +34,7 @@ import numpy
 
 from . import untrusted
 from .errors import DataError, ModelError
-from .safety import atomic_write, deferred_interrupts
+from .safety import atomic_writes, deferred_interrupts
 
 #: The classes a pickled model may name: the model's own and the engine
 #: objects of its graph.  (Read off models saved by both optimisers, in
@@ -102,24 +102,28 @@ def save_model(classifier, path, **provenance):
     """Write ``classifier`` to ``path`` (pickle) and beside it as ``.npz``.
 
     The ``.npz`` records the engine, device and package version with the
-    ``provenance`` given.  Both writes are atomic (see
-    ``safety.atomic_write``) and Ctrl-C waits for them.  With a ``path``
-    ending in ``.npz`` only the ``.npz`` is written.
+    ``provenance`` given.  The two files replace the previous ones together
+    (see ``safety.atomic_writes``: a full disk leaves those as they were),
+    and Ctrl-C waits for them.  With a ``path`` ending in ``.npz`` only the
+    ``.npz`` is written.
     """
     from . import __version__
     from .engine import ENGINE, device, values_on_host
+    paths = [path, npz_path(path)] if not path.endswith('.npz') else [path]
     with values_on_host(classifier.params) as (W, b), \
-            deferred_interrupts():  # Ctrl-C waits until both are written
+            deferred_interrupts(), atomic_writes(paths) as files:
         fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],
                       floatX=str(W.dtype), package_version=__version__,
                       engine=ENGINE, device=device())
         fields.update(provenance)
-        if not path.endswith('.npz'):
-            with atomic_write(path) as f:
-                pickle.dump(classifier, f)
-        with atomic_write(npz_path(path)) as f:
-            numpy.savez(f, **{k: numpy.asarray(v)
-                              for k, v in fields.items()})
+        if len(files) == 2:
+            pickle.dump(classifier, files[0])
+        # (made in memory: a zip archive cut short by a full disk would
+        # complain again when it is collected)
+        archive = io.BytesIO()
+        numpy.savez(archive, **{k: numpy.asarray(v)
+                                for k, v in fields.items()})
+        files[-1].write(archive.getvalue())
 
 
 def load_model(path, allow_pickle=False):

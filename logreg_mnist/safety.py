@@ -8,7 +8,9 @@
   before the loop has begun.
 """
 import contextlib
+import io
 import os
+import stat
 import signal
 import tempfile
 import threading
@@ -20,39 +22,93 @@ def _umask():
     return mask
 
 
+#: How a temporary file beside ``name`` is named: ``.NAME.`` then random
+#: characters (``tempfile`` adds 8), then ``.tmp``.
+_TMP_PREFIX, _TMP_RANDOM, _TMP_SUFFIX = '.%s.', 8, '.tmp'
+
+
+class _Output(io.BufferedWriter):
+    """A file being written whose write errors name ``target`` (a full disk
+    raises an OSError that names no file)."""
+
+    def __init__(self, fd, target):
+        super().__init__(io.FileIO(fd, 'wb'))
+        self.target = target
+
+    def write(self, data):
+        with _naming(self.target):
+            return super().write(data)
+
+    def flush(self):
+        with _naming(self.target):
+            return super().flush()
+
+
+@contextlib.contextmanager
+def _naming(path):
+    try:
+        yield
+    except OSError as e:
+        e.filename = e.filename or path
+        raise
+
+
+@contextlib.contextmanager
+def atomic_writes(paths, keep=None):
+    """Yield binary files whose contents replace ``paths`` all at once.
+
+    The data goes to temporary files in the same folders, is flushed and
+    fsync'd, and only then -- every file complete -- renamed over
+    ``paths``.  Whenever the process dies (an exception, a full disk,
+    Ctrl-C, even SIGKILL) before that, every path holds its previous
+    content (or is still absent): never some files of the new set beside
+    some of the old.  If the ``with`` body raises, or ``keep(temporary
+    path)`` does (a check of a complete file), the temporary files are
+    removed and ``paths`` left untouched.
+    """
+    files, temporaries = [], []
+    try:
+        for path in paths:
+            folder, name = os.path.split(os.path.abspath(path))
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=_TMP_PREFIX % name,
+                                       suffix=_TMP_SUFFIX)
+            temporaries.append(tmp)
+            files.append(_Output(fd, path))
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private
+        yield files
+        for f in files:
+            f.flush()
+            with _naming(f.target):
+                os.fsync(f.fileno())
+            f.close()
+        for tmp in temporaries:
+            if keep is not None:
+                keep(tmp)
+        for tmp, path in zip(temporaries, paths):
+            os.replace(tmp, path)
+    except BaseException:
+        for f in files:
+            with contextlib.suppress(OSError):
+                f.close()   # (its buffer may not fit on the disk either)
+        for tmp in temporaries:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    # make the renames themselves durable
+    for folder in {os.path.dirname(os.path.abspath(p)) for p in paths}:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 @contextlib.contextmanager
 def atomic_write(path, keep=None):
-    """Yield a binary file whose content replaces ``path`` all at once.
-
-    The data goes to a temporary file in the same folder, is flushed and
-    fsync'd, and only then renamed over ``path``.  Whenever the process dies
-    (an exception, Ctrl-C, even SIGKILL), ``path`` holds either its previous
-    content or the complete new one.  If the ``with`` body raises, or
-    ``keep(temporary path)`` does (a check of the complete file), the
-    temporary file is removed and ``path`` is left untouched.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix='.%s.' % os.path.basename(path), suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        if keep is not None:
-            keep(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # make the rename itself durable
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """``atomic_writes`` of one file: yield a binary file whose content
+    replaces ``path`` all at once."""
+    with atomic_writes([path], keep) as (f,):
+        yield f
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -151,15 +207,47 @@ def refuse_overwrite(outputs, inputs):
                                                    in_argument))
 
 
+def output_problem(path):
+    """Why ``path`` cannot be an output file, or None: it names no file, it
+    is a folder or a special file (a device, FIFO or socket, which saving
+    would replace, even ``/dev/null``), or its name is too long for its
+    file system once the temporary file written beside it is named after
+    it."""
+    folder, name = os.path.split(os.path.abspath(path))
+    if not path or not os.path.basename(path):
+        return '%r names no file' % path
+    if os.path.isdir(path):
+        return '%s is a folder; it cannot be written as a file' % path
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None   # not there yet (or a dangling link, replaced)
+    if mode is not None and not stat.S_ISREG(mode):
+        return ('%s is not a regular file (a device, FIFO or socket); '
+                'choose a file' % path)
+    longest = _TMP_PREFIX % name + 'x' * _TMP_RANDOM + _TMP_SUFFIX
+    try:
+        most = os.pathconf(folder, 'PC_NAME_MAX')
+    except (OSError, ValueError):
+        most = 255
+    if len(os.fsencode(longest)) > most:
+        return ('%s: the name is too long: the temporary file saved beside '
+                'it first takes %d bytes more, and names in %s may have at '
+                'most %d' % (path, len(os.fsencode(longest)) -
+                             len(os.fsencode(name)), folder, most))
+    return None
+
+
 def check_writable(paths):
-    """UsageError unless each path can be written: not a folder, in a
-    folder where a file can really be created (tried, not guessed: the
-    permission bits say nothing for root or a read-only file system)."""
+    """UsageError unless each path can be written (see ``output_problem``),
+    in a folder where a file can really be created (tried, not guessed:
+    the permission bits say nothing for root or a read-only file
+    system)."""
     from .errors import UsageError
     for path in paths:
-        if os.path.isdir(path):
-            raise UsageError('%s is a folder; it cannot be written as a file'
-                             % path)
+        problem = output_problem(path)
+        if problem:
+            raise UsageError(problem)
     for folder in sorted({os.path.dirname(os.path.abspath(p))
                           for p in paths}):
         try:

@@ -1,6 +1,7 @@
 """Nothing lost: atomic writes, SIGKILL at any moment, Ctrl-C and SIGTERM."""
 import os
 import queue
+import re
 import signal
 import stat
 import subprocess
@@ -11,7 +12,7 @@ import time
 import numpy
 import pytest
 
-from helpers import run_module, trace_lines
+from helpers import run_module, run_ok, trace_lines
 from logreg_mnist.safety import atomic_write
 from logreg_mnist.history import read_history
 from logreg_mnist.model import LogisticRegression
@@ -278,3 +279,113 @@ def test_a_signal_while_compiling_ends_the_run_at_once(tmp_path,
     assert err == 'python -m logreg_mnist.train: interrupted\n'
     assert '... training the model' not in ''.join(seen) + out
     assert os.listdir(run_dir) == []
+
+
+##############################################################
+# Outputs that cannot be files, and a disk that fills up
+##############################################################
+
+LONG = 'm' * 246 + '.pkl'   # 250 bytes: its temporary file would pass 255
+
+
+@pytest.mark.parametrize('model_out, says', [
+    ('/dev/null', '/dev/null is not a regular file (a device, FIFO or '
+                  'socket); choose a file'),
+    ('fifo', 'fifo is not a regular file (a device, FIFO or socket); '
+             'choose a file'),
+    ('', "'' names no file"),
+    ('new/', "'new/' names no file"),
+    (LONG, '%s: the name is too long: the temporary file saved beside it '
+           'first takes 14 bytes more, and names in {dir} may have at most '
+           '255' % LONG),
+    # the model's name fits, the history's beside it does not
+    ('h' * 236 + '.pkl', 'h' * 236 + '.history.csv: the name is too long'),
+])
+def test_outputs_that_cannot_be_files_are_refused_before_reading(
+        tmp_path, small_pkl, model_out, says):
+    os.mkfifo(tmp_path / 'fifo')
+    out = run_module('train', '--dataset', small_pkl, '--model-out',
+                     model_out, cwd=tmp_path)
+    line = one_error_line(out)
+    assert says.format(dir=tmp_path) in line
+    assert out.stdout == ''   # nothing read, nothing compiled
+    assert os.listdir(tmp_path) == ['fifo']
+    assert stat.S_ISCHR(os.stat('/dev/null').st_mode)
+
+
+def test_a_failed_write_leaves_every_previous_file(tmp_path, monkeypatch):
+    """A write that fails (here: ENOSPC raised at the write, as on a full
+    disk) changes none of the files written together."""
+    import errno
+    import io
+    from logreg_mnist import safety
+    a, b = str(tmp_path / 'a.pkl'), str(tmp_path / 'a.npz')
+    for path in (a, b):
+        with open(path, 'wb') as f:
+            f.write(b'old ' + path.encode())
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def opened(self, fd, target):   # the .npz's file is on a full disk
+        io.BufferedWriter.__init__(
+            self, (FullDisk if target == b else io.FileIO)(fd, 'wb'))
+        self.target = target
+    monkeypatch.setattr(safety._Output, '__init__', opened)
+    with pytest.raises(OSError) as e:
+        with safety.atomic_writes([a, b]) as (fa, fb):
+            fa.write(b'new a')
+            fb.write(b'new b')
+    assert (e.value.errno, e.value.filename) == (errno.ENOSPC, b)
+    assert sorted(os.listdir(tmp_path)) == ['a.npz', 'a.pkl']
+    for path in (a, b):
+        assert open(path, 'rb').read() == b'old ' + path.encode()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (where this user may mount one)."""
+    folder = tmp_path / 'disk'
+    folder.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m',
+                              'tmpfs', str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip('cannot mount a tmpfs here (the test above fakes a '
+                    'full disk instead)')
+    try:
+        yield folder
+    finally:
+        subprocess.run(['umount', str(folder)], check=True)
+
+
+def fill(folder, leave_kb):
+    """Fill the file system of ``folder`` but ``leave_kb`` KB."""
+    free = os.statvfs(folder)
+    room = free.f_bavail * free.f_frsize - leave_kb * 1024
+    with open(folder / 'filler', 'ab') as f:
+        f.write(b'\0' * room)
+
+
+def test_a_full_disk_during_a_save_leaves_no_partial_set(small_disk,
+                                                         small_idx_dir):
+    model = small_disk / 'best_model.pkl'
+    train = ('train', '--dataset', small_idx_dir, '--n-epochs', 1,
+             '--model-out', model)
+    run_ok(*train)   # a first, complete set
+    names = ['best_model.history.csv', 'best_model.npz', 'best_model.pkl']
+    before = {n: (small_disk / n).read_bytes() for n in names}
+    assert sorted(before) == sorted(os.listdir(small_disk))
+    for previous in (True, False):
+        if not previous:
+            for name in names:
+                os.unlink(small_disk / name)
+        fill(small_disk, 100)   # room for the .pkl, not the .npz as well
+        out = run_module(*train)
+        line = one_error_line(out, status=1)
+        assert re.fullmatch(r'python -m logreg_mnist.train: error: %s/'
+                            r'best_model\.(pkl|npz): No space left on device'
+                            % re.escape(str(small_disk)), line), line
+        left = sorted(set(os.listdir(small_disk)) - {'filler'})
+        assert left == (names if previous else [])
+        if previous:
+            assert {n: (small_disk / n).read_bytes() for n in names} == before
