@@ -166,10 +166,10 @@ def read_model(path, allow_pickle=False):
 
 def _pickled_weights(path):
     """``{'W': ..., 'b': ...}`` out of a pickled model, read as data."""
-    raw = untrusted.read_bytes(path, error=ModelError)
     try:
-        model = untrusted.load_pickle(raw, 'a model',
-                                      inert=MODEL_PICKLE_CLASSES)
+        model = untrusted.read_pickle(path, 'a model',
+                                      inert=MODEL_PICKLE_CLASSES,
+                                      error=ModelError)
         if getattr(model, 'origin', None) != ('logreg_mnist.model',
                                               'LogisticRegression'):
             raise ModelError('%s holds a %s, not a logreg_mnist '
