@@ -124,8 +124,9 @@ def test_sigkill_while_saving_leaves_whole_files(tmp_path, small_pkl,
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     outputs = [model, tmp_path / 'best_model.npz',
                tmp_path / 'best_model.history.csv']
-    # each file: fsync it, rename it, fsync its folder
-    renamed = {'fsync-before': at // 2, 'replace-before': at - 1,
+    # the .pkl and .npz: fsync both, rename both, fsync the folder; then
+    # the history: fsync it, rename it, fsync the folder
+    renamed = {'fsync-before': 2 * (at > 2), 'replace-before': at - 1,
                'replace-after': at}[where]
     expected = {p for i, p in enumerate(outputs * 2) if i < renamed}
     assert {p for p in outputs if p.exists()} == expected
