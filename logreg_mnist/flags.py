@@ -52,10 +52,13 @@ def read_theanorc(path):
                           'put [global] above the first one'
                           % (path, e.lineno)) from None
     except configparser.ParsingError as e:
-        lineno, line = e.errors[0]   # (the line as its repr)
+        lineno, line = e.errors[0]
+        try:   # Python <= 3.12 keeps the line's repr, 3.13 the line itself
+            line = ast.literal_eval(line)
+        except (ValueError, SyntaxError):
+            pass
         raise EngineError('%s, line %d: cannot read %r as a flag or a '
-                          '[section]' % (path, lineno, ast.literal_eval(
-                              line).strip())) from None
+                          '[section]' % (path, lineno, line.strip())) from None
     except configparser.Error as e:
         raise EngineError('%s: %s' % (path, ' '.join(
             str(e).replace(repr(path), '').split()))) from None
