@@ -55,14 +55,18 @@ class History(object):
                           _cell(training_cost, float),
                           _cell(patience, int)])
 
-    def save(self):
-        """Replace the file with every row recorded so far."""
+    def content(self):
+        """The file's bytes: every row recorded so far."""
         text = io.StringIO()
         writer = csv.writer(text)
         writer.writerow(FIELDS)
         writer.writerows(self.rows)
+        return text.getvalue().encode('ascii')
+
+    def save(self):
+        """Replace the file with every row recorded so far."""
         with atomic_write(self.path) as f:
-            f.write(text.getvalue().encode('ascii'))
+            f.write(self.content())
 
 
 def _row(row):

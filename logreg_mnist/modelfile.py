@@ -98,32 +98,36 @@ def npz_path(path):
     return os.path.splitext(path)[0] + '.npz'
 
 
-def save_model(classifier, path, **provenance):
+def save_model(classifier, path, beside=(), **provenance):
     """Write ``classifier`` to ``path`` (pickle) and beside it as ``.npz``.
 
     The ``.npz`` records the engine, device and package version with the
-    ``provenance`` given.  The two files replace the previous ones together
-    (see ``safety.atomic_writes``: a full disk leaves those as they were),
-    and Ctrl-C waits for them.  With a ``path`` ending in ``.npz`` only the
-    ``.npz`` is written.
+    ``provenance`` given.  The two files, and the ``(path, bytes)`` pairs
+    of ``beside`` (the history that goes with the model), replace the
+    previous ones together (see ``safety.atomic_writes``: a full disk
+    leaves those as they were), and Ctrl-C waits for them.  With a
+    ``path`` ending in ``.npz`` only the ``.npz`` is written.
     """
     from . import __version__
     from .engine import ENGINE, device, values_on_host
     paths = [path, npz_path(path)] if not path.endswith('.npz') else [path]
     with values_on_host(classifier.params) as (W, b), \
-            deferred_interrupts(), atomic_writes(paths) as files:
+            deferred_interrupts(), \
+            atomic_writes(paths + [p for p, _ in beside]) as files:
         fields = dict(W=W, b=b, n_in=W.shape[0], n_out=W.shape[1],
                       floatX=str(W.dtype), package_version=__version__,
                       engine=ENGINE, device=device())
         fields.update(provenance)
-        if len(files) == 2:
+        if len(paths) == 2:
             pickle.dump(classifier, files[0])
         # (made in memory: a zip archive cut short by a full disk would
         # complain again when it is collected)
         archive = io.BytesIO()
         numpy.savez(archive, **{k: numpy.asarray(v)
                                 for k, v in fields.items()})
-        files[-1].write(archive.getvalue())
+        files[len(paths) - 1].write(archive.getvalue())
+        for f, (_, content) in zip(files[len(paths):], beside):
+            f.write(content)
 
 
 def load_model(path, allow_pickle=False):

@@ -31,8 +31,8 @@ from .errors import DataError
 from .history import History, history_path
 from .model import LogisticRegression
 from .modelfile import npz_path, save_model
-from .safety import (check_writable, deferred_interrupts, exclusive,
-                     refuse_overwrite, stop_requests)
+from .safety import (check_writable, exclusive, refuse_overwrite,
+                     stop_requests)
 
 
 def minibatch(x, y, set_x, set_y, index, batch_size):
@@ -196,13 +196,12 @@ class Run(object):
                                           for i in range(self.n_test_batches)])
         self.history.record(epoch, minibatch, iteration, loss,
                             self.test_score if improved else None, **seen)
-        if improved:
-            with deferred_interrupts():   # the model and its history agree
-                save_model(self.classifier, self.model_out,
-                           epoch=epoch, minibatch=minibatch,
-                           validation_error=loss, test_error=self.test_score,
-                           **self.provenance)
-                self.history.save()
+        if improved:   # the model and its history, replaced together
+            save_model(self.classifier, self.model_out,
+                       beside=[(self.history.path, self.history.content())],
+                       epoch=epoch, minibatch=minibatch,
+                       validation_error=loss, test_error=self.test_score,
+                       **self.provenance)
             self.saved = True
         return improved
 

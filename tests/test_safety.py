@@ -107,7 +107,7 @@ main(sys.argv[3:])
 
 
 @pytest.mark.parametrize('where, at', [
-    ('fsync-before', 1), ('fsync-before', 2), ('fsync-before', 3),
+    ('fsync-before', 1), ('fsync-before', 3), ('fsync-before', 4),
     ('replace-before', 1),
     ('replace-after', 1), ('replace-before', 2), ('replace-after', 2),
     ('replace-after', 3), ('replace-before', 5), ('replace-after', 5)])
@@ -115,7 +115,8 @@ def test_sigkill_while_saving_leaves_whole_files(tmp_path, small_pkl,
                                                  where, at):
     """Saving a best model renames three finished files into place: the
     .pkl, the .npz, the history.  Killed anywhere in that, each file is
-    either absent (or the previous one) or complete."""
+    either absent (or the previous one) or complete, and never renamed
+    before all three are."""
     model = tmp_path / 'best_model.pkl'
     proc = subprocess.run(
         [sys.executable, '-c', KILLER, where, str(at), '--dataset',
@@ -124,9 +125,9 @@ def test_sigkill_while_saving_leaves_whole_files(tmp_path, small_pkl,
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     outputs = [model, tmp_path / 'best_model.npz',
                tmp_path / 'best_model.history.csv']
-    # the .pkl and .npz: fsync both, rename both, fsync the folder; then
-    # the history: fsync it, rename it, fsync the folder
-    renamed = {'fsync-before': 2 * (at > 2), 'replace-before': at - 1,
+    # the .pkl, .npz and history: fsync all three, rename all three, fsync
+    # the folder
+    renamed = {'fsync-before': 3 * (at > 3), 'replace-before': at - 1,
                'replace-after': at}[where]
     expected = {p for i, p in enumerate(outputs * 2) if i < renamed}
     assert {p for p in outputs if p.exists()} == expected
@@ -314,25 +315,34 @@ def test_outputs_that_cannot_be_files_are_refused_before_reading(
     assert stat.S_ISCHR(os.stat('/dev/null').st_mode)
 
 
+def full_disk_for(monkeypatch, target):
+    """Make every write to ``target`` through ``safety.atomic_writes``
+    fail with ENOSPC, as on a full disk."""
+    import errno
+    import io
+    from logreg_mnist import safety
+
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def opened(self, fd, path):
+        io.BufferedWriter.__init__(
+            self, (FullDisk if path == target else io.FileIO)(fd, 'wb'))
+        self.target = path
+    monkeypatch.setattr(safety._Output, '__init__', opened)
+
+
 def test_a_failed_write_leaves_every_previous_file(tmp_path, monkeypatch):
     """A write that fails (here: ENOSPC raised at the write, as on a full
     disk) changes none of the files written together."""
     import errno
-    import io
     from logreg_mnist import safety
     a, b = str(tmp_path / 'a.pkl'), str(tmp_path / 'a.npz')
     for path in (a, b):
         with open(path, 'wb') as f:
             f.write(b'old ' + path.encode())
-    class FullDisk(io.FileIO):
-        def write(self, data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def opened(self, fd, target):   # the .npz's file is on a full disk
-        io.BufferedWriter.__init__(
-            self, (FullDisk if target == b else io.FileIO)(fd, 'wb'))
-        self.target = target
-    monkeypatch.setattr(safety._Output, '__init__', opened)
+    full_disk_for(monkeypatch, b)   # the .npz's file is on a full disk
     with pytest.raises(OSError) as e:
         with safety.atomic_writes([a, b]) as (fa, fb):
             fa.write(b'new a')
@@ -341,6 +351,28 @@ def test_a_failed_write_leaves_every_previous_file(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ['a.npz', 'a.pkl']
     for path in (a, b):
         assert open(path, 'rb').read() == b'old ' + path.encode()
+
+
+def test_a_model_is_not_replaced_when_its_history_cannot_be(tmp_path,
+                                                           monkeypatch):
+    """The history is written with the model it describes: when it does
+    not fit on the disk, the previous model stays too."""
+    import errno
+    from helpers import build
+    from logreg_mnist.modelfile import save_model
+    model, history = str(tmp_path / 'm.pkl'), str(tmp_path / 'm.history.csv')
+    save_model(build()[1], model, beside=[(history, b'old history')],
+               epoch=1)
+    before = {name: (tmp_path / name).read_bytes()
+              for name in os.listdir(tmp_path)}
+    assert sorted(before) == ['m.history.csv', 'm.npz', 'm.pkl']
+    full_disk_for(monkeypatch, history)
+    with pytest.raises(OSError) as e:
+        save_model(build(numpy.ones((13, 5)), numpy.ones(5))[1], model,
+                   beside=[(history, b'new history')], epoch=2)
+    assert (e.value.errno, e.value.filename) == (errno.ENOSPC, history)
+    assert {name: (tmp_path / name).read_bytes()
+            for name in os.listdir(tmp_path)} == before
 
 
 @pytest.fixture
