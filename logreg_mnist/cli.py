@@ -213,14 +213,15 @@ def run(parser, action, argv=None):
         sys.stderr.flush()
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGPIPE)
-    except (OSError, MemoryError, ImportError) as e:
+    except Exception as e:   # MemoryError and OSError among them
         if getattr(e, 'filename', None) == _NamedOutput.NAME:
             _drop_stdout()
         engine = sys.modules.get(__package__ + '.engine')
-        problem = engine and engine.damaged_cache(e)
-        if args.debug or (isinstance(e, ImportError) and not problem):
+        problem = engine and engine.failure(e)
+        if problem is None and isinstance(e, (OSError, MemoryError)):
+            problem = system_error(e)
+        if args.debug or not problem:
             raise
-        parser.exit(1, '%s: error: %s\n' % (parser.prog, problem or
-                                              system_error(e)))
+        parser.exit(1, '%s: error: %s\n' % (parser.prog, problem))
     finally:
         sys.stdout = stdout

@@ -28,9 +28,18 @@ Theano 1.0.5 on today's machines
     It asks ``numpy.distutils`` for NumPy's BLAS, an interface gone from
     modern NumPy wheels, so ``import theano`` crashes unless ``blas.ldflags``
     is set.  When the user sets none we supply one (``blas.default_ldflags``)
-    before the import; PyTensor's C backend gets the same value.  Theano reaches a GPU
-    only through libgpuarray's ``pygpu``; without it ``device=cuda`` warns in
-    one line and runs on the CPU (or fails with ``force_device=True``).
+    before the import; PyTensor's C backend gets the same value.  Theano
+    reaches a GPU only through libgpuarray's ``pygpu``; without it
+    ``device=cuda`` warns in one line and runs on the CPU (or fails with
+    ``force_device=True``).
+
+Compilers and caches
+    A ``cxx`` that does not exist, a ``blas.ldflags`` the linker refuses, a
+    compile cache folder that cannot be made: the engines find these out
+    halfway through compiling, under screens of their own output.  They are
+    checked before the import and refused in one line; ``failure`` turns
+    what still goes wrong while compiling into one line for ``cli``, and
+    the engines' log of their compile lock is kept off stderr.
 """
 import contextlib
 import importlib.util
@@ -111,6 +120,120 @@ def _check_flags(known, handled=()):
                           % floatX, 'floatX')
 
 
+def build_problem(cxx, source, args=''):
+    """What the compiler ``cxx`` says when it cannot build ``source`` (C++
+    text) into a shared library with the flags ``args``, or None when it
+    can."""
+    import shlex
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix='logreg-probe-') as folder:
+        path = os.path.join(folder, 'probe.cpp')
+        with open(path, 'w') as f:
+            f.write(source)
+        try:
+            out = subprocess.run(
+                [cxx, '-shared', '-fPIC', path, '-o',
+                 os.path.join(folder, 'probe.so')] + shlex.split(args),
+                capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.SubprocessError) as e:
+            return str(e)
+    if out.returncode == 0:
+        return None
+    return _first_error(out.stderr) or 'exit status %d' % out.returncode
+
+
+def _first_error(text):
+    """The line of a compiler's or linker's output that says what failed."""
+    lines = [line.strip() for line in re.split(r'\n|\. (?=\S|$)', text)
+             if line.strip()]
+    for line in lines:
+        if re.search(r'\berror\b|cannot find|not found', line):
+            return line
+    return lines[0] if lines else None
+
+
+def _check_compiler():
+    """An EngineError when the compiler or the BLAS libraries the flags
+    name cannot be used: the engines find out only halfway through
+    compiling, under screens of their own output."""
+    cxx = _flags.get('cxx')
+    if cxx and shutil.which(cxx) is None:
+        raise _flag_error('there is no compiler %s (install it, or set '
+                          'cxx= to run without compiled C)' % cxx, 'cxx')
+    ldflags = _flags.get('blas.ldflags', '').strip()
+    compiler = shutil.which(cxx or 'g++') if cxx != '' else None
+    if ldflags and compiler:
+        problem = build_problem(compiler, 'int probe() { return 0; }\n',
+                                ldflags)
+        if problem:
+            raise _flag_error('the linker cannot use blas.ldflags: %s'
+                              % problem, 'blas.ldflags')
+
+
+def _compile_failure(error, cxx):
+    """An EngineError when ``error`` says that the compiler ``cxx`` failed
+    (with the line of its output that says why), else None."""
+    found = re.search(r'Compilation failed \(return status=\d+\):(.*)',
+                      str(error), re.DOTALL)
+    if found is None:
+        return None
+    said = _first_error(found.group(1).replace('\\n', '\n'))
+    return EngineError('the C compiler %s failed%s'
+                       % (cxx, ': ' + said if said else ''))
+
+
+def _compiledir_error(error):
+    """An EngineError for the engines' "Unable to create the compiledir"
+    (the folder of compiled code cannot be made or written), else None."""
+    found = re.search(r"Unable to create the compiledir directory '(.*)'",
+                      str(error))
+    if found is None:
+        return None
+    folder = found.group(1)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        reason = 'it cannot be written'
+    except OSError as e:
+        reason = e.strerror
+    problem = ('the compile cache folder %s cannot be made (%s); point '
+               'base_compiledir in THEANO_FLAGS at a folder you can write'
+               % (folder, reason))
+    for name in ('compiledir', 'base_compiledir'):
+        if name in _origins:
+            return _flag_error(problem, name)
+    return EngineError(problem)
+
+
+class _CompileLockWatch(logging.Handler):
+    """Takes the log of the engine's compile lock off stderr: while another
+    process compiles in the same cache, the engines log that they wait
+    (Theano at INFO, twice a line; PyTensor's filelock at DEBUG), and
+    Theano warns when it takes over the lock of a process that died.  On a
+    terminal the first wait becomes one line of ours; elsewhere (logs,
+    pipes) nothing is shown."""
+
+    def __init__(self, waiting):
+        super().__init__()
+        self.waiting = waiting   # what the engine's log says when it waits
+        self.said = False
+
+    def emit(self, record):
+        if self.said or self.waiting not in record.getMessage():
+            return
+        self.said = True
+        if sys.stderr.isatty():
+            print('... waiting for another process to finish compiling '
+                  '(they share the compile cache)', file=sys.stderr,
+                  flush=True)
+
+
+def _watch_compile_lock(logger_name, level, waiting):
+    logger = logging.getLogger(logger_name)
+    logger.handlers[:] = [_CompileLockWatch(waiting)]
+    logger.propagate = False
+    logger.setLevel(level)
+
+
 def is_clang(cxx):
     """True when the compiler ``cxx`` is clang (as macOS's g++ is)."""
     path = shutil.which(cxx) if cxx else None
@@ -177,20 +300,25 @@ def _import_theano():
     missing_pygpu = _gpu_asked and importlib.util.find_spec('pygpu') is None
     if missing_pygpu:
         logging.getLogger('theano.gpuarray').setLevel(logging.CRITICAL)
-    # While another process compiles, Theano logs that it waits for the
-    # lock of its cache, twice a line on stderr; the wait is all there is.
-    logging.getLogger('theano.gof.compilelock').setLevel(logging.WARNING)
+    _watch_compile_lock('theano.gof.compilelock', logging.INFO,
+                        'Waiting for existing lock')
     # Theano's GPU module imports pkg_resources, which warns about itself.
     warnings.filterwarnings('ignore', message='pkg_resources is deprecated',
                             category=UserWarning)
     # (unknown flags are refused in one line, see _check_flags)
     warnings.filterwarnings('ignore', message='Theano does not recognise')
+    _check_compiler()
     try:
         with _environment_variable('THEANO_FLAGS', flags):
             import theano
             import theano.tensor
     except ValueError as e:  # Theano's own check of a flag's value
-        raise _flag_error(e) from e
+        raise _compiledir_error(e) or _flag_error(e) from e
+    except Exception as e:   # it compiles its own C while importing
+        problem = _compile_failure(e, _flags.get('cxx', 'g++'))
+        if problem is None:
+            raise
+        raise problem from e
     if missing_pygpu:
         _cannot_use_gpu('pygpu, the GPU backend of Theano 1.0.5 (Debian '
                         'package python3-pygpu), is not installed')
@@ -278,6 +406,7 @@ def _configure_jax(gpu):
 
 def _import_pytensor():
     flags, gpu = _pytensor_flags()
+    _check_compiler()
     mapped = ','.join('%s=%s' % (k, v) for k, v in flags.items()
                       if ',' not in v)
     own = os.environ.get('PYTENSOR_FLAGS', '')
@@ -285,14 +414,16 @@ def _import_pytensor():
     warnings.filterwarnings('ignore', message='PyTensor could not link to a '
                             'BLAS installation')
     warnings.filterwarnings('ignore', message='PyTensor does not recognise')
+    _watch_compile_lock('filelock', logging.DEBUG, ' not acquired on ')
     try:
         with _environment_variable('PYTENSOR_FLAGS', ','.join(
                 f for f in (mapped, own) if f)):
             import pytensor
             import pytensor.tensor
             from pytensor.tensor.special import softmax
+            pytensor.config.compiledir   # made when first asked for: now
     except ValueError as e:
-        raise _flag_error(e) from e
+        raise _compiledir_error(e) or _flag_error(e) from e
     if str(pytensor.config.mode) == 'JAX':
         _configure_jax(gpu)
 
@@ -381,17 +512,18 @@ if NAME == 'pytensor':   # and the backend that runs its functions
         'Linker', '')
 
 
-def damaged_cache(error):
-    """An EngineError for ``error`` when it comes from the compile cache (a
-    module cut short, a folder that cannot be written), else None."""
+def failure(error):
+    """An EngineError for an ``error`` raised while the engine compiled --
+    its compile cache is damaged or cannot be written, or the C compiler
+    failed -- else None."""
+    text = str(error)
     folder = str(theano.config.compiledir)
-    if not isinstance(error, (ImportError, OSError)) or \
-            folder not in str(error):
-        return None
-    reason = getattr(error, 'strerror', None) or str(error).rsplit(': ')[-1]
-    return EngineError('the compile cache in %s cannot be used (%s); remove '
-                       'that folder, and it is rebuilt on the next run'
-                       % (folder, reason))
+    if isinstance(error, (ImportError, OSError)) and folder in text:
+        reason = getattr(error, 'strerror', None) or text.rsplit(': ')[-1]
+        return EngineError('the compile cache in %s cannot be used (%s); '
+                           'remove that folder, and it is rebuilt on the '
+                           'next run' % (folder, reason))
+    return _compile_failure(error, theano.config.cxx)
 
 
 def describe():

@@ -18,12 +18,11 @@ to the digit; so does anything that runs through JAX.  Set
 """
 import functools
 import os
-import subprocess
-import tempfile
 import zlib
 
 from . import KERNEL_VARIABLE
-from .engine import Apply, COp, C_ENGINE, C_MODE, runs_c_ops, theano, T
+from .engine import (Apply, COp, C_ENGINE, C_MODE, build_problem, runs_c_ops,
+                     theano, T)
 from .errors import EngineError
 
 with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
@@ -36,19 +35,8 @@ def openmp_flags(cxx):
     code, else none: clang without libomp (Debian's clang, macOS's) has
     neither ``omp.h`` nor the library, and the kernel then runs on one
     thread."""
-    with tempfile.TemporaryDirectory(prefix='logreg-openmp-') as folder:
-        source = os.path.join(folder, 'probe.cpp')
-        with open(source, 'w') as f:
-            f.write('#include <omp.h>\nint main() { return '
-                    'omp_get_max_threads() < 1; }\n')
-        try:
-            built = subprocess.run(
-                [cxx, '-fopenmp', source, '-o',
-                 os.path.join(folder, 'probe')], capture_output=True,
-                timeout=120).returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            built = False
-    return ['-fopenmp'] if built else []
+    probe = '#include <omp.h>\nint probe() { return omp_get_max_threads(); }\n'
+    return [] if build_problem(cxx, probe, '-fopenmp') else ['-fopenmp']
 
 
 def choice():
@@ -222,7 +210,11 @@ def fuse(classifier, y, cost, g_W, g_b, errors):
 
 
 def announce():
-    """Say, when the kernel is used, that training steps run it."""
+    """Say, when the kernel is used, that training steps run it (and on one
+    thread, when the compiler has no OpenMP)."""
     if enabled():
-        print('... training steps run kernel.c through %s; %s=graph runs '
-              'the graph' % (C_ENGINE, KERNEL_VARIABLE), flush=True)
+        cxx = theano.config.cxx
+        threads = '' if openmp_flags(cxx) else (
+            ' on one thread (%s has no OpenMP)' % os.path.basename(cxx))
+        print('... training steps run kernel.c%s through %s; %s=graph runs '
+              'the graph' % (threads, C_ENGINE, KERNEL_VARIABLE), flush=True)

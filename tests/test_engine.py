@@ -301,3 +301,178 @@ def test_a_damaged_compile_cache_names_the_folder_to_remove(tmp_path):
     assert Path(folder).parent == tmp_path / 'cache'
     shutil.rmtree(folder)
     assert run_module(*args, env={'THEANO_FLAGS': flags}).returncode == 0
+
+
+#######################################################
+# A compiler, BLAS or compile folder the engine can't use
+#######################################################
+
+def train_line(tmp_path, **env):
+    """What `train` says when it stops before reading any data."""
+    out = run_module('train', '--dataset', tmp_path / 'never-read',
+                     cwd=tmp_path, env=clean(tmp_path, **env))
+    assert (out.returncode, out.stdout) == (1, ''), out.stderr
+    assert not (tmp_path / 'best_model.pkl').exists()
+    return out.stderr
+
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'])
+def test_a_missing_compiler_is_one_line(tmp_path, floatX):
+    flags = 'floatX=%s,cxx=%s' % (floatX, tmp_path / 'g++')
+    assert train_line(tmp_path, THEANO_FLAGS=flags) == (
+        'python -m logreg_mnist.train: error: THEANO_FLAGS=%s: there is no '
+        'compiler %s (install it, or set cxx= to run without compiled C)\n'
+        % (flags, tmp_path / 'g++'))
+
+
+def test_a_blas_library_the_linker_cannot_find_is_one_line(tmp_path):
+    flags = 'blas.ldflags=-L%s -lnosuchblas' % tmp_path
+    said = train_line(tmp_path, THEANO_FLAGS=flags)
+    assert said.startswith('python -m logreg_mnist.train: error: '
+                           'THEANO_FLAGS=%s: the linker cannot use '
+                           'blas.ldflags: ' % flags)
+    assert len(said.splitlines()) == 1 and 'nosuchblas' in said
+
+
+def test_a_compile_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / 'file').write_text('')
+    home = tmp_path / 'home'
+    home.mkdir()
+    for name in ('.theano', '.pytensor'):   # where the folders go by default
+        (home / name).write_text('')
+    said = train_line(tmp_path, HOME=str(home))
+    found = re.fullmatch(
+        r'python -m logreg_mnist.train: error: the compile cache folder '
+        r'(\S+) cannot be made \(Not a directory\); point base_compiledir '
+        r'in THEANO_FLAGS at a folder you can write\n', said)
+    assert found and Path(found.group(1)).parent == home / ('.' + engine.NAME)
+    flags = 'base_compiledir=%s' % (tmp_path / 'file')
+    said = train_line(tmp_path, THEANO_FLAGS=flags)
+    assert said.startswith('python -m logreg_mnist.train: error: '
+                           'THEANO_FLAGS=%s: the compile cache folder %s/'
+                           % (flags, tmp_path / 'file'))
+    assert len(said.splitlines()) == 1
+
+
+# (PyTensor runs float64 through Numba, which needs no C compiler)
+@pytest.mark.parametrize('floatX', ['float32'] + (
+    ['float64'] if engine.NAME == 'theano' else []))
+def test_a_failing_compiler_ends_in_one_line_that_says_why(tmp_path, floatX):
+    """A compiler that runs and fails: the engine's own report of it may
+    come first, the last line is ours and quotes the compiler."""
+    from helpers import synthetic_pkl
+    compiler = tmp_path / 'cc'
+    compiler.write_text('#!/bin/sh\necho "mod.cpp:1:1: error: out of '
+                        'licences" >&2\nexit 1\n')
+    compiler.chmod(0o755)
+    flags = 'floatX=%s,cxx=%s,base_compiledir=%s' % (floatX, compiler,
+                                                     tmp_path / 'cache')
+    data = synthetic_pkl(tmp_path / 'd.pkl.gz')
+    out = run_module('train', '--dataset', data, '--batch-size', 20,
+                     '--n-epochs', 1, cwd=tmp_path,
+                     env=clean(tmp_path, THEANO_FLAGS=flags))
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1] == (
+        'python -m logreg_mnist.train: error: the C compiler %s failed: '
+        'mod.cpp:1:1: error: out of licences' % compiler)
+    assert 'Traceback' not in out.stderr
+    assert not (tmp_path / 'best_model.pkl').exists()
+
+
+############################################
+# Another process compiling in the same cache
+############################################
+
+def compiledir(flags):
+    out = python('import logreg_mnist.engine as e; '
+                 'print(e.theano.config.compiledir)',
+                 env={'THEANO_FLAGS': flags})
+    assert out.returncode == 0, out.stderr
+    return Path(out.stdout.strip())
+
+
+def hold_compile_lock(folder, pid):
+    """Take the engine's compile lock of ``folder`` for the process ``pid``
+    (Theano's lock is a folder naming its owner, PyTensor's a file lock
+    held by the owner); return what releases it."""
+    import socket
+    if engine.NAME == 'theano':
+        lock = folder / 'lock_dir'
+        lock.mkdir(parents=True)
+        (lock / 'lock').write_text('%d_held_%s\n'
+                                   % (pid, socket.gethostname()))
+        return lambda: shutil.rmtree(lock)
+    from filelock import FileLock
+    lock = FileLock(str(folder / '.lock'))
+    if pid == os.getpid():
+        lock.acquire()
+    else:   # a lock file left by a process that died holds nothing
+        (folder / '.lock').touch()
+    return lock.release
+
+
+def training_with_stderr(stderr, tmp_path, flags):
+    from helpers import synthetic_pkl
+    return subprocess.Popen(
+        [sys.executable, '-m', 'logreg_mnist.train', '--dataset',
+         str(synthetic_pkl(tmp_path / 'd.pkl.gz')), '--batch-size', '20',
+         '--n-epochs', '1', '--model-out', str(tmp_path / 'm.pkl')],
+        env=dict(os.environ, **clean(tmp_path, THEANO_FLAGS=flags)),
+        stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+def test_waiting_for_another_compile_says_so_on_a_terminal_only(tmp_path):
+    import pty
+    import select
+    flags = 'floatX=float32,compile.wait=1,base_compiledir=%s' % (
+        tmp_path / 'cache')
+    folder = compiledir(flags)
+    waiting = ('... waiting for another process to finish compiling (they '
+               'share the compile cache)')
+    for terminal in (True, False):
+        release = hold_compile_lock(folder, os.getpid())
+        if terminal:
+            parent, child = pty.openpty()
+            proc = training_with_stderr(child, tmp_path, flags)
+            os.close(child)
+            seen = b''
+            while waiting.encode() not in seen:
+                ready, _, _ = select.select([parent], [], [], 300)
+                assert ready, seen   # nothing new for five minutes
+                seen += os.read(parent, 4096)
+        else:
+            proc = training_with_stderr(subprocess.PIPE, tmp_path, flags)
+            with pytest.raises(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)   # waiting for the lock, not done
+        release()
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        assert out.splitlines()[-1].startswith('The code run for 1 epochs')
+        if terminal:
+            while select.select([parent], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(parent, 4096)
+                except OSError:   # the other end closed
+                    break
+            os.close(parent)
+            err = seen.decode()
+            assert err.count(waiting) == 1, err
+            # (and training's status line: "epoch 1: minibatch ...")
+            err = re.sub(r'\x1b\[K(epoch 1: [^\r]*)?', '',
+                         err.replace(waiting, ''))
+        assert re.fullmatch(r'\s*The code for file sgd.py ran for \S+\s*',
+                            err), err
+
+
+def test_a_lock_left_by_a_process_that_died_is_taken_quietly(tmp_path):
+    flags = 'floatX=float32,base_compiledir=%s' % (tmp_path / 'cache')
+    folder = compiledir(flags)
+    dead = subprocess.run([sys.executable, '-c', 'import os; '
+                           'print(os.getpid())'], capture_output=True,
+                          text=True)
+    hold_compile_lock(folder, int(dead.stdout))
+    proc = training_with_stderr(subprocess.PIPE, tmp_path, flags)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    (line,) = err.splitlines()
+    assert line.startswith('The code for file sgd.py ran for ')

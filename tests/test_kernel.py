@@ -194,6 +194,9 @@ def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
                                                          if cxx else '')})
         assert runs[cxx].stderr.startswith('The code for file sgd.py ran ')
         assert len(runs[cxx].stderr.splitlines()) == 1, runs[cxx].stderr
+    assert ('\n... training steps run kernel.c on one thread (clang++ has '
+            'no OpenMP) through ' in runs[clang].stdout) == (
+                floatX == 'float32')
     assert ('kernel.c' in runs[clang].stdout) == (floatX == 'float32')
     assert len(trace_lines(runs[clang].stdout)) > 5
     assert trace_lines(runs[clang].stdout) == trace_lines(runs[''].stdout)
