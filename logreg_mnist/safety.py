@@ -10,8 +10,9 @@
 import contextlib
 import io
 import os
-import stat
 import signal
+import stat
+import sys
 import tempfile
 import threading
 
@@ -149,24 +150,48 @@ class StopRequest(object):
     Until ``defer()`` is called -- while the data is read and the functions
     compiled, when there is nothing to save yet -- a signal interrupts at
     once (KeyboardInterrupt), so that a run being stopped does not first
-    finish a long compile.
+    finish a long compile.  Python drops a KeyboardInterrupt raised while
+    it runs a finalizer or a callback from C (Numba's compiler runs many),
+    so such a signal is sent again every second until the block ends, and
+    ``defer()`` raises it if it is still pending.
     """
 
     def __init__(self):
         self.signal = None
         self.deferred = False
+        self.active = True   # inside ``stop_requests``
+        self._again = None   # the timer that sends the signal again
 
     def __bool__(self):
         return self.signal is not None
 
     def defer(self):
         """From now on, a first signal only asks the loop to stop."""
+        if self:   # asked to stop while compiling: stop now
+            raise KeyboardInterrupt
         self.deferred = True
 
     def _handle(self, sig, frame):
-        if self or not self.deferred:  # asked twice, or nothing to keep
-            raise KeyboardInterrupt
-        self.signal = sig
+        asked_before, self.signal = self.signal, sig
+        if self.deferred and asked_before is None:
+            return   # the loop stops at its next safe point
+        if not self.deferred and self._again is None:
+            self._again = threading.Timer(1.0, self._send_again)
+            self._again.daemon = True
+            self._again.start()
+        raise KeyboardInterrupt
+
+    def _send_again(self):
+        self._again = None
+        if self.active:   # the interrupt was lost: the block still runs
+            os.kill(os.getpid(), self.signal)
+
+    def close(self):
+        self.active = False
+        again = self._again
+        if again is not None:
+            again.cancel()
+            again.join()
 
 
 @contextlib.contextmanager
@@ -177,8 +202,18 @@ def stop_requests():
     finished, the best model saved) and stops there cleanly.
     """
     request = StopRequest()
-    with _handling(request._handle):
-        yield request
+    hook = sys.unraisablehook
+
+    def report(unraisable):   # all but the interrupts Python dropped
+        if not issubclass(unraisable.exc_type, KeyboardInterrupt):
+            hook(unraisable)
+    sys.unraisablehook = report
+    try:
+        with _handling(request._handle):
+            yield request
+    finally:
+        request.close()
+        sys.unraisablehook = hook
 
 
 ##########################################

@@ -283,6 +283,38 @@ def test_a_signal_while_compiling_ends_the_run_at_once(tmp_path,
     assert os.listdir(run_dir) == []
 
 
+class _SignalsInItsFinalizer(object):
+    """An object whose finalizer receives SIGTERM: the KeyboardInterrupt
+    raised there is dropped by Python ("Exception ignored"), as happens
+    when a signal lands in one of the finalizers or C callbacks of
+    Numba's compiler."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10000):   # the handler runs here, inside __del__
+            pass
+
+
+@pytest.mark.parametrize('then', ['keep compiling', 'start training'])
+def test_an_interrupt_that_python_dropped_still_stops_the_run(capfd, then):
+    from logreg_mnist.safety import stop_requests
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with stop_requests() as stop:
+            _SignalsInItsFinalizer()   # collected at once: the signal is lost
+            assert stop.signal == signal.SIGTERM and not stop.deferred
+            if then == 'start training':
+                stop.defer()   # nothing to keep yet: it stops here
+            for _ in range(12000):   # a long compile: the signal comes again
+                time.sleep(0.01)
+            pytest.fail('the signal was not sent again in two minutes')
+    assert 'Exception ignored' not in capfd.readouterr().err
+    # after the block, SIGTERM is the caller's again and nothing is resent
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert not [t for t in threading.enumerate()
+                if isinstance(t, threading.Timer) and t.is_alive()]
+
+
 ##############################################################
 # Outputs that cannot be files, and a disk that fills up
 ##############################################################
