@@ -42,7 +42,15 @@ ALLOW_PICKLE_HELP = (
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         """A bad argument: one line, not the usage block argparse prints."""
-        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
+        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog,
+                                                        one_line(message)))
+
+    def print_help(self, file=None):
+        """The help, whose write errors are not ignored (argparse's are):
+        see ``run``."""
+        file = file or sys.stdout
+        file.write(self.format_help())
+        file.flush()
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -133,6 +141,13 @@ def in_flags(message):
                   message)
 
 
+def one_line(message):
+    """``message`` with its control characters escaped: a file name may
+    hold a newline, and an error stays one line."""
+    return re.sub(r'[\x00-\x1f\x7f]',
+                  lambda m: repr(m.group())[1:-1], message)
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt
 
@@ -174,6 +189,15 @@ def _drop_stdout():
         pass
 
 
+def _end_like_unix_tools():
+    """The reader of stdout is gone: end as `yes | head -1` does, killed
+    by SIGPIPE, quietly."""
+    _drop_stdout()
+    sys.stderr.flush()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+
+
 def system_error(e):
     """An OSError (or MemoryError) as one line that names its file."""
     if isinstance(e, MemoryError):
@@ -185,13 +209,29 @@ def system_error(e):
 
 def run(parser, action, argv=None):
     """Parse ``argv`` with ``parser`` and call ``action(args)``."""
-    args = parser.parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _NamedOutput(stdout)
+    try:
+        return _run(parser, action, argv)
+    finally:
+        sys.stdout = stdout
+
+
+def _run(parser, action, argv):
+    def fail(status, message):
+        parser.exit(status, '%s: %s\n' % (parser.prog, one_line(message)))
+
+    try:
+        args = parser.parse_args(argv)   # (--help writes to stdout)
+    except BrokenPipeError:
+        _end_like_unix_tools()
+    except OSError as e:
+        _drop_stdout()
+        fail(1, 'error: ' + system_error(e))
     if args.engine:   # read when the engine is first imported, after this
         os.environ[ENGINE_VARIABLE] = args.engine
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
-    stdout = sys.stdout
-    sys.stdout = _NamedOutput(stdout)
     try:
         result = action(args)
         sys.stdout.flush()   # here, where a failure is still ours to report
@@ -199,20 +239,16 @@ def run(parser, action, argv=None):
     except LogregError as e:
         if args.debug:
             raise
-        parser.exit(exit_status(e), '%s: error: %s\n' % (parser.prog,
-                                                         in_flags(str(e))))
+        fail(exit_status(e), 'error: ' + in_flags(str(e)))
     except KeyboardInterrupt:
         if args.debug:
             raise
-        parser.exit(INTERRUPTED, '%s: interrupted\n' % parser.prog)
+        fail(INTERRUPTED, 'interrupted')
     except BrokenPipeError:
-        # the reader is gone: end as `yes | head -1` does, killed by SIGPIPE
-        _drop_stdout()
         if args.debug:
+            _drop_stdout()
             raise
-        sys.stderr.flush()
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGPIPE)
+        _end_like_unix_tools()
     except Exception as e:   # MemoryError and OSError among them
         if getattr(e, 'filename', None) == _NamedOutput.NAME:
             _drop_stdout()
@@ -222,6 +258,4 @@ def run(parser, action, argv=None):
             problem = system_error(e)
         if args.debug or not problem:
             raise
-        parser.exit(1, '%s: error: %s\n' % (parser.prog, problem))
-    finally:
-        sys.stdout = stdout
+        fail(1, 'error: %s' % problem)

@@ -183,24 +183,27 @@ def _compile_failure(error, cxx):
 
 
 def _compiledir_error(error):
-    """An EngineError for the engines' "Unable to create the compiledir"
-    (the folder of compiled code cannot be made or written), else None."""
-    found = re.search(r"Unable to create the compiledir directory '(.*)'",
-                      str(error))
+    """An EngineError for the engines' refusal of the folder of compiled
+    code ("Unable to create the compiledir directory '...'", "compiledir
+    '...' exists but you don't have ... permissions"), else None: their
+    reason is often not the real one."""
+    found = re.search(r"compiledir(?: directory)? '(.*?)'", str(error))
     if found is None:
         return None
     folder = found.group(1)
     try:
         os.makedirs(folder, exist_ok=True)
         reason = 'it cannot be written'
+    except FileExistsError:
+        reason = 'a file has that name'
     except OSError as e:
         reason = e.strerror
+    flag = 'compiledir' if 'compiledir' in _origins else 'base_compiledir'
     problem = ('the compile cache folder %s cannot be made (%s); point '
-               'base_compiledir in THEANO_FLAGS at a folder you can write'
-               % (folder, reason))
-    for name in ('compiledir', 'base_compiledir'):
-        if name in _origins:
-            return _flag_error(problem, name)
+               '%s in THEANO_FLAGS at a folder you can write'
+               % (folder, reason, flag))
+    if flag in _origins:
+        return _flag_error(problem, flag)
     return EngineError(problem)
 
 

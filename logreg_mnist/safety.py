@@ -242,6 +242,20 @@ def refuse_overwrite(outputs, inputs):
                                                    in_argument))
 
 
+def _link_to_a_stream(path):
+    """The link in ``/proc`` that ``path`` leads to (``/dev/stdout`` ->
+    ``/proc/self/fd/1``), or None.  Its final target may be a regular file
+    (stdout sent to one), but saving would replace the link itself."""
+    for _ in range(40):   # as many links as the system follows
+        if not os.path.islink(path):
+            return None
+        path = os.path.join(os.path.dirname(os.path.abspath(path)),
+                            os.readlink(path))
+        if os.path.abspath(path).startswith('/proc/'):
+            return path
+    return None
+
+
 def output_problem(path):
     """Why ``path`` cannot be an output file, or None: it names no file, it
     is a folder or a special file (a device, FIFO or socket, which saving
@@ -260,6 +274,10 @@ def output_problem(path):
     if mode is not None and not stat.S_ISREG(mode):
         return ('%s is not a regular file (a device, FIFO or socket); '
                 'choose a file' % path)
+    stream = _link_to_a_stream(path)
+    if stream:
+        return ('%s is a link to %s, a stream of the process, not a file; '
+                'choose a file' % (path, stream))
     longest = _TMP_PREFIX % name + 'x' * _TMP_RANDOM + _TMP_SUFFIX
     try:
         most = os.pathconf(folder, 'PC_NAME_MAX')
@@ -326,8 +344,9 @@ def exclusive(path):
             break
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, b'%d\n' % os.getpid())
+        with _naming(lock_path):   # (a full disk names no file)
+            os.ftruncate(fd, 0)
+            os.write(fd, b'%d\n' % os.getpid())
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -99,12 +99,22 @@ def test_help_explains_the_options(module):
                for block in re.split(r'\n  (?=-)', out.stdout))
 
 
-def test_missing_dataset_is_one_line_and_nonzero(tmp_path):
-    out = run_module('train', '--dataset', tmp_path / 'missing', cwd=tmp_path)
+@pytest.mark.parametrize('name', ['missing', 'new\nline\tand\x1b[2Jmore'])
+def test_missing_dataset_is_one_line_and_nonzero(tmp_path, name):
+    out = run_module('train', '--dataset', tmp_path / name, cwd=tmp_path)
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines() == [
+    # (a control character in the name is shown escaped)
+    assert out.stderr.splitlines() == [
         'python -m logreg_mnist.train: error: %s: no such file or directory'
-        % (tmp_path / 'missing')]
+        % (tmp_path / name.encode('unicode_escape').decode('ascii'))]
+
+
+def test_a_name_with_a_newline_is_one_line_in_a_usage_error(tmp_path):
+    out = run_module('train', '--model-out', tmp_path / 'no\nfolder' / 'm.pkl')
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        'python -m logreg_mnist.train: error: argument --model-out: folder '
+        '%s/no\\nfolder does not exist (see --help)' % tmp_path]
 
 
 def test_console_scripts_are_installed():
@@ -310,12 +320,14 @@ def test_a_closed_stdout_is_not_a_traceback(trained, small_idx_dir, tmp_path,
     assert os.listdir(tmp_path) == (['w.png'] if command == 'plot' else [])
 
 
-@pytest.mark.parametrize('command', ['predict', 'train'])
+@pytest.mark.parametrize('command', ['predict', 'train', 'train --help'])
 def test_a_full_stdout_is_one_line(trained, small_idx_dir, tmp_path,
                                    command):
     _, model = trained
     args = {'predict': ['--model', model, '--dataset', small_idx_dir],
-            'train': ['--dataset', small_idx_dir]}[command]
+            'train': ['--dataset', small_idx_dir],
+            'train --help': ['--help']}[command]
+    command = command.split()[0]
     with open('/dev/full', 'w') as full:
         proc = start(command, *args, stdout=full, cwd=tmp_path)
         stderr = proc.communicate(timeout=600)[1]

@@ -352,6 +352,12 @@ def test_a_compile_folder_that_cannot_be_made_is_one_line(tmp_path):
                            'THEANO_FLAGS=%s: the compile cache folder %s/'
                            % (flags, tmp_path / 'file'))
     assert len(said.splitlines()) == 1
+    flags = 'compiledir=%s' % (tmp_path / 'file')
+    assert train_line(tmp_path, THEANO_FLAGS=flags) == (
+        'python -m logreg_mnist.train: error: THEANO_FLAGS=%s: the compile '
+        'cache folder %s cannot be made (a file has that name); point '
+        'compiledir in THEANO_FLAGS at a folder you can write\n'
+        % (flags, tmp_path / 'file'))
 
 
 # (PyTensor runs float64 through Numba, which needs no C compiler)

@@ -327,6 +327,10 @@ LONG = 'm' * 246 + '.pkl'   # 250 bytes: its temporary file would pass 255
                   'socket); choose a file'),
     ('fifo', 'fifo is not a regular file (a device, FIFO or socket); '
              'choose a file'),
+    # as /dev/stdout is: stdout goes to a file, but saving would replace
+    # the link itself
+    ('stdout-link', 'stdout-link is a link to /proc/self/fd/1, a stream of '
+                    'the process, not a file; choose a file'),
     ('', "'' names no file"),
     ('new/', "'new/' names no file"),
     (LONG, '%s: the name is too long: the temporary file saved beside it '
@@ -338,12 +342,17 @@ LONG = 'm' * 246 + '.pkl'   # 250 bytes: its temporary file would pass 255
 def test_outputs_that_cannot_be_files_are_refused_before_reading(
         tmp_path, small_pkl, model_out, says):
     os.mkfifo(tmp_path / 'fifo')
-    out = run_module('train', '--dataset', small_pkl, '--model-out',
-                     model_out, cwd=tmp_path)
+    os.symlink('/proc/self/fd/1', tmp_path / 'stdout-link')
+    with open(tmp_path / 'stdout', 'w') as stdout:
+        out = subprocess.run(
+            [sys.executable, '-m', 'logreg_mnist.train', '--dataset',
+             str(small_pkl), '--model-out', model_out], cwd=tmp_path,
+            stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=600)
     line = one_error_line(out)
     assert says.format(dir=tmp_path) in line
-    assert out.stdout == ''   # nothing read, nothing compiled
-    assert os.listdir(tmp_path) == ['fifo']
+    assert (tmp_path / 'stdout').read_text() == ''   # nothing read or run
+    assert sorted(os.listdir(tmp_path)) == ['fifo', 'stdout', 'stdout-link']
+    assert os.readlink(tmp_path / 'stdout-link') == '/proc/self/fd/1'
     assert stat.S_ISCHR(os.stat('/dev/null').st_mode)
 
 
@@ -454,3 +463,8 @@ def test_a_full_disk_during_a_save_leaves_no_partial_set(small_disk,
         assert left == (names if previous else [])
         if previous:
             assert {n: (small_disk / n).read_bytes() for n in names} == before
+    fill(small_disk, 0)   # not even room for the lock's process id
+    line = one_error_line(run_module(*train), status=1)
+    assert line == ('python -m logreg_mnist.train: error: %s.lock: No space '
+                    'left on device' % model)
+    assert sorted(set(os.listdir(small_disk)) - {'filler'}) == []
