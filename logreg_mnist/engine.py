@@ -46,9 +46,11 @@ import importlib.util
 import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 import warnings
 
@@ -124,8 +126,6 @@ def build_problem(cxx, source, args=''):
     """What the compiler ``cxx`` says when it cannot build ``source`` (C++
     text) into a shared library with the flags ``args``, or None when it
     can."""
-    import shlex
-    import tempfile
     with tempfile.TemporaryDirectory(prefix='logreg-probe-') as folder:
         path = os.path.join(folder, 'probe.cpp')
         with open(path, 'w') as f:
