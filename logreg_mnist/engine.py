@@ -325,7 +325,64 @@ def _import_theano():
     if missing_pygpu:
         _cannot_use_gpu('pygpu, the GPU backend of Theano 1.0.5 (Debian '
                         'package python3-pygpu), is not installed')
+    _keep_compiled_modules(theano)
+    logging.getLogger('theano.gof.opt').addFilter(_NoDamagedCacheReports())
     return theano, theano.tensor
+
+
+class _NoDamagedCacheReports(logging.Filter):
+    """Keeps Theano's optimizer from logging, with a traceback each, every
+    graph rewrite that failed on a damaged module of the compile cache: it
+    goes on without them, and the same module fails again when the
+    function is linked, which ``failure`` reports in one line."""
+
+    def filter(self, record):
+        return not _in_compile_cache(sys.exc_info()[1])
+
+
+def _keep_compiled_modules(theano):
+    """Make Theano 1.0.5 find in its cache the C modules it compiled in an
+    earlier process.  Two of its cache keys change from one process to the
+    next, so those modules were compiled again at every run (about five
+    seconds of every warm start, for the tutorial's graph):
+
+    * ops whose C lives in files (``DimShuffle`` among them) are versioned
+      by Python's ``hash`` of that text, which Python 3 salts anew in every
+      process: here they get a digest of it instead;
+    * an op with no parameters (``__props__ == ()``: ``Dot22``, the
+      softmax-cross-entropy ops) leaves an empty tuple among the versions,
+      which Theano takes for an op that asked not to be cached: here the
+      key keeps the version the op itself gives.
+    """
+    import hashlib
+    from theano.gof import cc, op
+
+    def c_code_cache_version(self):
+        text = '\0'.join(self.func_codes).encode()
+        version = (int(hashlib.sha256(text).hexdigest()[:15], 16),)
+        if hasattr(self, 'params_type'):
+            version += (self.params_type.c_code_cache_version(),)
+        return version
+    op.COp.c_code_cache_version = c_code_cache_version
+
+    theanos_key = cc.CLinker.cmodule_key_
+
+    def cmodule_key_(self, fgraph, *args, **kwargs):
+        key = theanos_key(self, fgraph, *args, **kwargs)
+        if key is None or key[0] != ():
+            return key   # unhashable constants, or a versioned key
+        version = []
+        for node in self.schedule(fgraph):
+            if hasattr(node.op, 'c_code_cache_version_apply'):
+                version.append(node.op.c_code_cache_version_apply(node))
+            if getattr(node.op, '__props__', None):   # (not an empty one)
+                version.append(node.op.__props__)
+            version.extend(v.type.c_code_cache_version()
+                           for v in node.inputs + node.outputs)
+        if all(version):
+            return tuple(version), key[1]
+        return key   # an op or type that really is unversioned
+    cc.CLinker.cmodule_key_ = cmodule_key_
 
 
 ############
@@ -515,13 +572,19 @@ if NAME == 'pytensor':   # and the backend that runs its functions
         'Linker', '')
 
 
+def _in_compile_cache(error):
+    """True when ``error`` is a file of the compile cache that cannot be
+    loaded or written (cut short by a full disk or a crash, say)."""
+    return (isinstance(error, (ImportError, OSError))
+            and str(theano.config.compiledir) in str(error))
+
+
 def failure(error):
     """An EngineError for an ``error`` raised while the engine compiled --
     its compile cache is damaged or cannot be written, or the C compiler
     failed -- else None."""
-    text = str(error)
-    folder = str(theano.config.compiledir)
-    if isinstance(error, (ImportError, OSError)) and folder in text:
+    if _in_compile_cache(error):
+        text, folder = str(error), str(theano.config.compiledir)
         reason = getattr(error, 'strerror', None) or text.rsplit(': ')[-1]
         return EngineError('the compile cache in %s cannot be used (%s); '
                            'remove that folder, and it is rebuilt on the '

@@ -407,7 +407,7 @@ def hold_compile_lock(folder, pid):
         lock.mkdir(parents=True)
         (lock / 'lock').write_text('%d_held_%s\n'
                                    % (pid, socket.gethostname()))
-        return lambda: shutil.rmtree(lock)
+        return lambda: shutil.rmtree(lock, ignore_errors=True)
     from filelock import FileLock
     lock = FileLock(str(folder / '.lock'))
     if pid == os.getpid():
@@ -430,13 +430,14 @@ def training_with_stderr(stderr, tmp_path, flags):
 def test_waiting_for_another_compile_says_so_on_a_terminal_only(tmp_path):
     import pty
     import select
-    flags = 'floatX=float32,compile.wait=1,base_compiledir=%s' % (
-        tmp_path / 'cache')
-    folder = compiledir(flags)
     waiting = ('... waiting for another process to finish compiling (they '
                'share the compile cache)')
     for terminal in (True, False):
-        release = hold_compile_lock(folder, os.getpid())
+        # a cache of its own: a run that finds all its code compiled needs
+        # no lock
+        flags = 'floatX=float32,compile.wait=1,base_compiledir=%s' % (
+            tmp_path / ('cache-%s' % terminal))
+        release = hold_compile_lock(compiledir(flags), os.getpid())
         if terminal:
             parent, child = pty.openpty()
             proc = training_with_stderr(child, tmp_path, flags)
@@ -482,3 +483,26 @@ def test_a_lock_left_by_a_process_that_died_is_taken_quietly(tmp_path):
     assert proc.returncode == 0, err
     (line,) = err.splitlines()
     assert line.startswith('The code for file sgd.py ran for ')
+
+
+def test_a_second_run_compiles_nothing(tmp_path):
+    """What a run compiled is found in the cache by the next one (Theano
+    1.0.5 alone compiles some modules of the float64 graph again in every
+    process): with the compile lock held by someone else, a run that had
+    anything to compile would wait for it."""
+    flags = 'floatX=float64,compile.wait=1,base_compiledir=%s' % (
+        tmp_path / 'cache')
+    first = training_with_stderr(subprocess.PIPE, tmp_path, flags)
+    assert first.wait(timeout=600) == 0, first.communicate()[1]
+    folder = compiledir(flags)
+    release = hold_compile_lock(folder, os.getpid())
+    second = training_with_stderr(subprocess.PIPE, tmp_path, flags)
+    try:
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert out.splitlines()[-1].startswith('The code run for 1 epochs')
+        if engine.NAME == 'theano':   # which takes over a lock held long
+            assert (folder / 'lock_dir' / 'lock').is_file(), 'it compiled'
+    finally:
+        second.kill()
+        release()
