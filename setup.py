@@ -45,9 +45,11 @@ setup(
         'matplotlib==3.10.9',
     ],
     extras_require={
-        # JAX on the CPU lets the tests run PyTensor's JAX mode, the GPU path;
+        # pytest-xdist runs the tests on several cores; JAX on the CPU lets them
+        # run PyTensor's JAX mode, the GPU path;
         # the notebook's packages let them run docs/walkthrough.ipynb
-        'test': ['pytest==9.2.0', 'jax==0.10.2; ' + PYTENSOR] + NOTEBOOK,
+        'test': ['pytest==9.2.0', 'pytest-xdist==3.8.0',
+                 'jax==0.10.2; ' + PYTENSOR] + NOTEBOOK,
         # running docs/walkthrough.ipynb (Jupyter itself is not needed)
         'notebook': NOTEBOOK,
         # PyTensor's JAX mode: on a CUDA 13 GPU, or ('jax') on the CPU

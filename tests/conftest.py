@@ -4,6 +4,12 @@ them, and a way to run the command lines in a subprocess.
 The digits come from the MNIST files committed in the checkout's ``data/``
 (or the folder ``$LOGREG_MNIST_TEST_DATA`` names).  Nothing here touches
 the network.
+
+Tests marked ``slow`` give the same result on every Python version (full
+traces on real digits, clang, the notebook, the stand-in GPU, the benchmark
+against its peers): CI runs them on one Python per engine, 3.11 and 3.12,
+and everything else on every Python.  ``python -m pytest`` runs both tiers,
+``-m "not slow"`` the fast one (docs/development.md).
 """
 import gzip
 import os

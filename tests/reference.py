@@ -25,6 +25,15 @@ def gradients(W, b, x, y):
     return x.T @ p / len(y), p.mean(axis=0)
 
 
+def cost_and_gradients(W, b, x, y):
+    """``nll`` and ``gradients`` from one forward pass (the same numbers)."""
+    p = softmax(x @ W + b)
+    rows = numpy.arange(len(y))
+    cost = -numpy.mean(numpy.log(p[rows, y]))
+    p[rows, y] -= 1.0
+    return cost, x.T @ p / len(y), p.mean(axis=0)
+
+
 def error_rate(W, b, x, y):
     return numpy.mean(numpy.argmax(x @ W + b, axis=1) != y)
 
@@ -54,8 +63,8 @@ def sgd_trace(datasets, learning_rate=0.13, n_epochs=1000, batch_size=600,
     while epoch < n_epochs and not done:
         epoch += 1
         for i in range(n_train):
-            costs.append(nll(W, b, *batch(tx, ty, i)))
-            gW, gb = gradients(W, b, *batch(tx, ty, i))
+            cost, gW, gb = cost_and_gradients(W, b, *batch(tx, ty, i))
+            costs.append(cost)
             W, b = W - learning_rate * gW, b - learning_rate * gb
             it = (epoch - 1) * n_train + i
             if (it + 1) % frequency == 0:

@@ -106,6 +106,7 @@ def compared():
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_compare_runs_every_configuration(compared):
     rows = {r['config']: r for r in compared['runs']}
     assert sorted(rows) == sorted(
@@ -167,6 +168,7 @@ def test_compare_runs_every_configuration(compared):
                 'cuda0' if where == 'cuda' else 'cpu')
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_ratios_compare_each_run_with_the_port_at_its_precision(compared):
     rows = {r['config']: r for r in compared['runs']}
     for precision in ('float64', 'float32'):
@@ -177,6 +179,7 @@ def test_ratios_compare_each_run_with_the_port_at_its_precision(compared):
             port / peer['epochs_per_sec'])
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_table_output(small_pkl):
     out = run_module('benchmark', '--compare', '--dataset', small_pkl,
                      '--epochs', 1, '--rounds', 1, '--configs',

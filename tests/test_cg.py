@@ -37,6 +37,7 @@ def test_cg_prints_the_tutorials_lines(cg_run):
                         out.stderr)
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_cg_learns_as_well_as_sgd(small_pkl, digits, tmp_path):
     result = cg_optimization_mnist(dataset=str(small_pkl),   # 50 iterations
                                    model_out=str(tmp_path / 'cg.pkl'))

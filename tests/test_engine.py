@@ -231,6 +231,7 @@ def test_blas_choice_degrades_gracefully(monkeypatch):
     assert blas.default_ldflags() == ''
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_jax_mode_reproduces_the_trace_with_data_on_the_device(tmp_path):
     """PyTensor's JAX mode is what device=cuda uses on a GPU; on the CPU it
     runs the same code: minibatches by reshape-and-index, shared data kept
@@ -259,6 +260,7 @@ def test_jax_mode_reproduces_the_trace_with_data_on_the_device(tmp_path):
     assert out.stdout.splitlines()[-1].startswith('jax'), out.stderr
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 @pytest.mark.skipif(
     not os.environ.get('LOGREG_MNIST_OTHER_PYTHON'),
     reason='needs the Python of an installation with the other engine in '
@@ -281,6 +283,7 @@ def test_both_engines_give_the_same_float64_trace(small_idx_dir, tmp_path):
     assert len(mine) > 60 and mine == theirs
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_a_damaged_compile_cache_names_the_folder_to_remove(tmp_path):
     from helpers import synthetic_pkl
     data = synthetic_pkl(tmp_path / 'clusters.pkl.gz')
@@ -427,6 +430,7 @@ def training_with_stderr(stderr, tmp_path, flags):
         stdout=subprocess.PIPE, stderr=stderr, text=True)
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_waiting_for_another_compile_says_so_on_a_terminal_only(tmp_path):
     import pty
     import select
@@ -471,6 +475,7 @@ def test_waiting_for_another_compile_says_so_on_a_terminal_only(tmp_path):
                             err), err
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_a_lock_left_by_a_process_that_died_is_taken_quietly(tmp_path):
     flags = 'floatX=float32,base_compiledir=%s' % (tmp_path / 'cache')
     folder = compiledir(flags)
@@ -485,13 +490,16 @@ def test_a_lock_left_by_a_process_that_died_is_taken_quietly(tmp_path):
     assert line.startswith('The code for file sgd.py ran for ')
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_a_second_run_compiles_nothing(tmp_path):
     """What a run compiled is found in the cache by the next one (Theano
     1.0.5 alone compiles some modules of the float64 graph again in every
     process): with the compile lock held by someone else, a run that had
-    anything to compile would wait for it."""
-    flags = 'floatX=float64,compile.wait=1,base_compiledir=%s' % (
-        tmp_path / 'cache')
+    anything to compile would wait for it.  (PyTensor runs float64 through
+    Numba, whose cache takes no lock; its C modules are float32's.)"""
+    floatX = 'float64' if engine.NAME == 'theano' else 'float32'
+    flags = 'floatX=%s,compile.wait=1,base_compiledir=%s' % (
+        floatX, tmp_path / 'cache')
     first = training_with_stderr(subprocess.PIPE, tmp_path, flags)
     assert first.wait(timeout=600) == 0, first.communicate()[1]
     folder = compiledir(flags)

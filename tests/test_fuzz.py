@@ -58,7 +58,7 @@ def originals(digits, tmp_path_factory):
     sets = ((x[:800], labels[:800]), (x[800:1000], labels[800:1000]),
             (x[1000:], labels[1000:]))
     out = run_module('train', '--dataset', _write_pkl(folder, sets),
-                     '--batch-size', 100, '--n-epochs', 2, cwd=folder)
+                     '--batch-size', 20, '--n-epochs', 2, cwd=folder)
     assert out.returncode == 0, out.stderr
     idx = {}
     for stem, array in (('train-images-idx3-ubyte', images[:1000]),
@@ -154,13 +154,13 @@ def test_commands_on_damaged_files_stay_small_fast_and_clean(
     for what, bad in cases:
         if kind == 'dataset':
             (tmp_path / 'd.pkl.gz').write_bytes(gz(bad))
-            args = ['train', '--dataset', 'd.pkl.gz', '--batch-size', 100,
+            args = ['train', '--dataset', 'd.pkl.gz', '--batch-size', 20,
                     '--n-epochs', 1]
         elif kind == 'idx':
             for stem, raw in originals['idx'].items():
                 (tmp_path / stem).write_bytes(raw)
             (tmp_path / 'train-images-idx3-ubyte').write_bytes(bad)
-            args = ['train', '--dataset', '.', '--batch-size', 100,
+            args = ['train', '--dataset', '.', '--batch-size', 20,
                     '--n-epochs', 1]
         elif kind == 'history':
             (tmp_path / 'h.csv').write_bytes(bad)

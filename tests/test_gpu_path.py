@@ -21,6 +21,9 @@ import pytest
 from helpers import gpu_usable, run_module, run_ok, trace_lines
 from logreg_mnist import engine
 
+#: the same on every Python: run once per engine (see conftest.py)
+pytestmark = pytest.mark.slow
+
 STANDIN = Path(__file__).resolve().parent / 'standin_gpu'
 
 

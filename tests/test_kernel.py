@@ -127,6 +127,7 @@ def test_a_bad_kernel_choice_is_one_line(small_idx_dir, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_float32_training_prints_the_graphs_trace(small_idx_dir, tmp_path):
     """The kernel changes only the order of float32 additions: on real
     digits the early-stopping trace is the graph's, line for line."""
@@ -176,22 +177,27 @@ def clang():
     return 'clang++'
 
 
-@pytest.mark.parametrize('floatX', ['float32', 'float64'])
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
+# (PyTensor runs float64 through Numba, which needs no C compiler)
+@pytest.mark.parametrize('floatX', ['float32'] + (
+    ['float64'] if engine.NAME == 'theano' else []))
 def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
                                                  floatX):
     """Debian's clang has no OpenMP (the kernel is built without it) and,
     under Theano, refuses the narrowing in Theano's generated C++ (the
     engine turns that error off)."""
+    # clang's modules in a cache of their own, g++'s where the others are
     cache = tmp_path_factory.getbasetemp() / 'clang-compiledir'
     folder = tmp_path_factory.mktemp('clang')
     data = synthetic_pkl(folder / 'clusters.pkl.gz')
     runs = {}
     for cxx in ('', clang):
-        flags = 'floatX=%s,base_compiledir=%s' % (floatX, cache)
+        flags = 'floatX=%s' % floatX
+        if cxx:
+            flags += ',base_compiledir=%s,cxx=%s' % (cache, cxx)
         runs[cxx] = run_ok('train', '--dataset', data, '--batch-size', 20,
                            '--n-epochs', 5, '--model-out', folder / 'm.pkl',
-                           env={'THEANO_FLAGS': flags + (',cxx=' + cxx
-                                                         if cxx else '')})
+                           env={'THEANO_FLAGS': flags})
         assert runs[cxx].stderr.startswith('The code for file sgd.py ran ')
         assert len(runs[cxx].stderr.splitlines()) == 1, runs[cxx].stderr
     assert ('\n... training steps run kernel.c on one thread (clang++ has '
@@ -202,6 +208,7 @@ def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
     assert trace_lines(runs[clang].stdout) == trace_lines(runs[''].stdout)
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_clang_gets_no_openmp_and_theano_no_narrowing_errors(clang):
     code = ('import logreg_mnist.engine as e, logreg_mnist.kernel as k; '
             'c = e.theano.config; print(k.openmp_flags(c.cxx)); '

@@ -17,6 +17,9 @@ from logreg_mnist import data
 from logreg_mnist.history import read_history
 from logreg_mnist.plot import patience_ran_out
 
+#: the same on every Python: run once per engine (see conftest.py)
+pytestmark = pytest.mark.slow
+
 TUTORIAL = ('Optimization complete with best validation score of 7.500000 %,'
             ' with test performance 7.489583 %')
 

@@ -254,6 +254,7 @@ if NAME == 'pytensor' and importlib.util.find_spec('jax'):
     RUNS += [('train', 'floatX=float64,mode=JAX')]
 
 
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_the_allowlist_is_what_saved_models_hold(tmp_path):
     from logreg_mnist.modelfile import MODEL_PICKLE_CLASSES
     data = helpers.synthetic_pkl(tmp_path / 'synthetic.pkl.gz')

@@ -238,8 +238,8 @@ def test_history_is_written_whole_and_never_through_a_symlink(tmp_path,
 
     # a run that saves nothing (it stops at once) keeps that history
     saved = history.read_bytes()
-    out = run_module('train', '--dataset', small_pkl, '--learning-rate',
-                     '1e308', cwd=tmp_path)
+    out = run_module('train', '--dataset', small_pkl, '--batch-size', 20,
+                     '--learning-rate', '1e308', cwd=tmp_path)
     assert out.returncode == 1
     assert history.read_bytes() == saved
 

@@ -59,10 +59,10 @@ def test_trace_matches_numpy_line_for_line(synthetic_data, tmp_path, capsys):
 def test_n_epochs_bounds_the_run(synthetic_data, tmp_path, capsys):
     sets, path = synthetic_data
     sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=3,
-                           learning_rate=0.05,
+                           learning_rate=0.01,
                            model_out=str(tmp_path / 'm.pkl'))
     expected, _, epochs = reference.sgd_trace(sets, batch_size=20,
-                                              n_epochs=3, learning_rate=0.05)
+                                              n_epochs=3, learning_rate=0.01)
     assert epochs == 3
     assert trace_lines(capsys.readouterr().out) == expected
 

@@ -12,12 +12,15 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / 'docs' / 'walkthrough.ipynb'
 #: cells whose printed output is the same under Theano and PyTensor (the
 #: others print symbolic variables, which each engine names its own way)
 SAME = 'same-on-every-engine'
+#: the same on every Python: run once per engine (see conftest.py)
+pytestmark = pytest.mark.slow
 
 
 def execute(notebook, jupyter_dir):
