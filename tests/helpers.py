@@ -56,6 +56,39 @@ def run_module(module, *args, cwd=None, env=None, timeout=900, **popen):
         **popen)
 
 
+def run_here(module, *args, cwd=None):
+    """``run_module`` in this process, for tests of what a command prints
+    and its exit status where starting a new Python is not what is tested
+    (the engine is imported once, not once a call): the same
+    ``CompletedProcess``, whose ``args`` are the command line's."""
+    import contextlib
+    import importlib
+    import io
+    import signal
+    if cwd is None:
+        with tempfile.TemporaryDirectory(prefix='logreg-test-') as empty:
+            return run_here(module, *args, cwd=empty)
+    main = importlib.import_module('logreg_mnist.' + module).main
+    out, err = io.StringIO(), io.StringIO()
+    terminate = signal.getsignal(signal.SIGTERM)   # (cli.run sets its own)
+    before = os.getcwd()
+    status = 0
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main([str(a) for a in args])
+            except SystemExit as e:
+                status = e.code if isinstance(e.code, int) else int(
+                    e.code is not None)
+    finally:
+        os.chdir(before)
+        signal.signal(signal.SIGTERM, terminate)
+    return subprocess.CompletedProcess(['python', '-m', 'logreg_mnist.'
+                                        + module] + [str(a) for a in args],
+                                       status, out.getvalue(), err.getvalue())
+
+
 @functools.lru_cache()
 def gpu_usable():
     """True when THEANO_FLAGS=device=cuda really computes on a GPU here

@@ -11,7 +11,7 @@ import numpy
 import pytest
 
 import reference
-from helpers import run_module, synthetic_pkl, trace_lines
+from helpers import run_here, run_module, synthetic_pkl, trace_lines
 
 
 #: Epochs of the run below: enough for several new bests and a model that
@@ -69,8 +69,8 @@ def test_predict_cli_prints_the_labels_of_the_best_weights(
 
 def test_predict_n(trained, small_idx_dir):
     proc, model = trained
-    out = run_module('predict', '--model', model, '--dataset', small_idx_dir,
-                     '-n', 25)
+    out = run_here('predict', '--model', model, '--dataset', small_idx_dir,
+                   '-n', 25)
     assert out.returncode == 0, out.stderr
     assert 'for the first 25 examples' in out.stdout
     values = re.search(r'\[([\d\s]+)\]', out.stdout).group(1).split()
@@ -187,10 +187,10 @@ def test_bad_data_from_the_command_line(tmp_path, small_pkl, trained):
     }
     for name, (content, says) in dict(cases, **train_only).items():
         (tmp_path / name).write_bytes(content)
-        runs = [run_module('train', '--dataset', name, cwd=tmp_path)]
+        runs = [run_here('train', '--dataset', name, cwd=tmp_path)]
         if name in cases:
-            runs.append(run_module('predict', '--dataset', name, '--model',
-                                   model, cwd=tmp_path))
+            runs.append(run_here('predict', '--dataset', name, '--model',
+                                 model, cwd=tmp_path))
         for out in runs:
             lines = out.stderr.strip().splitlines()
             assert out.returncode == 1, (name, out.stderr)
@@ -220,8 +220,8 @@ def test_bad_model_files_are_refused_in_one_line(tmp_path, small_pkl,
     for name in list(cases) + ['weights_only.npz', 'misshapen.npz',
                                'missing.pkl']:
         for allow in ([], ['--allow-pickle']):
-            out = run_module('predict', '--model', tmp_path / name,
-                             '--dataset', small_pkl, *allow)
+            out = run_here('predict', '--model', tmp_path / name,
+                           '--dataset', small_pkl, *allow)
             lines = out.stderr.strip().splitlines()
             assert out.returncode == 1 and len(lines) == 1, (name,
                                                              out.stderr)
@@ -236,7 +236,7 @@ def test_predict_refuses_data_of_another_width(trained, tmp_path):
     y = numpy.zeros(10, int)
     path = tmp_path / 'narrow.pkl.gz'
     path.write_bytes(gzip.compress(pickle.dumps(((x, y),) * 3)))
-    out = run_module('predict', '--model', model, '--dataset', path)
+    out = run_here('predict', '--model', model, '--dataset', path)
     assert out.returncode == 1
     assert out.stderr.strip() == (
         'python -m logreg_mnist.predict: error: %s has 100 pixels per image, '
@@ -347,8 +347,8 @@ def test_a_full_stdout_is_one_line(trained, small_idx_dir, tmp_path,
 def test_predict_says_when_the_split_is_smaller_than_n(trained,
                                                        small_idx_dir):
     _, model = trained
-    out = run_module('predict', '--model', model, '--dataset', small_idx_dir,
-                     '-n', 100000)
+    out = run_here('predict', '--model', model, '--dataset', small_idx_dir,
+                   '-n', 100000)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     start = lines.index('Predicted values for all 2000 examples in test set '

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from helpers import run_module, run_ok
+from helpers import run_here, run_ok
 from logreg_mnist import plot
 from logreg_mnist.errors import DataError
 from logreg_mnist.history import read_history
@@ -46,16 +46,16 @@ def test_pictures_of_a_trained_model(trained, small_pkl, picture, args,
                                      size):
     out_png = trained / (picture + '.png')
     extra = ['--dataset', small_pkl] if picture == 'predictions' else []
-    out = run_module('plot', picture, *args, *extra, '--out', out_png,
-                     cwd=trained)
+    out = run_here('plot', picture, *args, *extra, '--out', out_png,
+                   cwd=trained)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'wrote %s' % out_png
     assert_picture(out_png, size)
 
 
 def test_weights_use_a_diverging_map_centred_on_zero(trained):
-    out = run_module('plot', 'weights', '--model', 'best_model.npz',
-                     '--out', 'w.png', cwd=trained)
+    out = run_here('plot', 'weights', '--model', 'best_model.npz',
+                   '--out', 'w.png', cwd=trained)
     assert out.returncode == 0, out.stderr
     rgb = pixels(trained / 'w.png')
     reds = ((rgb[..., 0] > 150) & (rgb[..., 2] < 100)).sum()
@@ -64,8 +64,8 @@ def test_weights_use_a_diverging_map_centred_on_zero(trained):
 
 
 def test_samples(small_pkl, tmp_path):
-    out = run_module('plot', 'samples', '--dataset', small_pkl, '-n', 30,
-                     '--split', 'valid', '--out', tmp_path / 's.png')
+    out = run_here('plot', 'samples', '--dataset', small_pkl, '-n', 30,
+                   '--split', 'valid', '--out', tmp_path / 's.png')
     assert out.returncode == 0, out.stderr
     assert_picture(tmp_path / 's.png', (1200, 435))
 
@@ -138,7 +138,7 @@ def test_curve_of_cg_says_iterations(tmp_path):
 def test_old_history_without_cost_or_patience_still_plots(tmp_path):
     (tmp_path / 'h.csv').write_text(HEADER + '\n1,10,10,0.5,0.45\n'
                                     '2,10,20,0.25,\n')
-    out = run_module('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    out = run_here('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert_picture(tmp_path / 'curve.png', (700, 400))
     (ax,) = curve_of(tmp_path, (tmp_path / 'h.csv').read_text()).axes
@@ -154,10 +154,10 @@ def test_square_models_of_other_sizes_draw(tmp_path):
 
 def test_non_square_pixels_are_refused(tmp_path):
     path = helpers.synthetic_pkl(tmp_path / 'syn.pkl.gz')   # 20 pixels
-    out = run_module('train', '--dataset', path, '--batch-size', 20,
-                     '--n-epochs', 2, cwd=tmp_path)
+    out = run_here('train', '--dataset', path, '--batch-size', 20,
+                   '--n-epochs', 2, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    out = run_module('plot', 'weights', cwd=tmp_path)
+    out = run_here('plot', 'weights', cwd=tmp_path)
     assert out.returncode == 1
     assert out.stderr.strip() == (
         'python -m logreg_mnist.plot: error: the model has 20 pixels per '
@@ -168,7 +168,7 @@ def test_non_square_pixels_are_refused(tmp_path):
 
 
 def test_missing_history_is_one_line(tmp_path):
-    out = run_module('plot', 'curve', '--model', tmp_path / 'none.pkl')
+    out = run_here('plot', 'curve', '--model', tmp_path / 'none.pkl')
     assert out.returncode == 1
     assert out.stderr.strip().endswith(
         '%s: No such file or directory' % (tmp_path / 'none.history.csv'))
@@ -177,8 +177,8 @@ def test_missing_history_is_one_line(tmp_path):
 def test_predictions_refuse_data_of_another_width(trained, tmp_path):
     narrow = helpers.synthetic_pkl(tmp_path / 'syn.pkl.gz')   # 20 pixels
     model = trained / 'best_model.npz'
-    out = run_module('plot', 'predictions', '--model', model,
-                     '--dataset', narrow, '--out', tmp_path / 'p.png')
+    out = run_here('plot', 'predictions', '--model', model,
+                   '--dataset', narrow, '--out', tmp_path / 'p.png')
     assert out.returncode == 1
     assert out.stderr.strip() == (
         'python -m logreg_mnist.plot: error: %s has 20 pixels per image, '
@@ -187,8 +187,8 @@ def test_predictions_refuse_data_of_another_width(trained, tmp_path):
 
 
 def test_too_few_class_names_is_one_line(trained):
-    out = run_module('plot', 'weights', '--model', 'best_model.npz',
-                     '--class-names', 'a,b,c', '--out', 'w.png', cwd=trained)
+    out = run_here('plot', 'weights', '--model', 'best_model.npz',
+                   '--class-names', 'a,b,c', '--out', 'w.png', cwd=trained)
     assert out.returncode == 2
     assert out.stderr.strip() == (
         'python -m logreg_mnist.plot: error: --class-names gives 3 name(s), '
@@ -210,7 +210,7 @@ def test_too_few_class_names_is_one_line(trained):
 ])
 def test_bad_history_files_are_one_line(tmp_path, content, says):
     (tmp_path / 'h.csv').write_bytes(content)
-    out = run_module('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    out = run_here('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
     assert out.returncode == 1
     (line,) = out.stderr.strip().splitlines()
     assert 'h.csv' in line and says in line
