@@ -16,7 +16,12 @@ import os
 import pickle
 from pathlib import Path
 
-import numpy
+# The test processes share the cores: one BLAS thread each (NumPy's and the
+# engines' OpenBLAS would otherwise start one per core in every process,
+# and wait on each other); the commands the tests start inherit it.
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+
+import numpy  # noqa: E402  (after the line above, which it reads)
 import pytest
 
 from helpers import read_idx_independently, split_6_2_2, write_idx

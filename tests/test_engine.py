@@ -54,8 +54,9 @@ def test_why_the_engine_module_exists(tmp_path):
 
 
 def test_engine_supplies_a_working_blas(tmp_path):
+    # (compiled in C: PyTensor's default backend, Numba, links no BLAS)
     out = python(SHOW + '; import numpy; x = e.T.matrix(); '
-                 'f = e.theano.function([x], e.T.dot(x, x)); '
+                 'f = e.theano.function([x], e.T.dot(x, x), mode=e.C_MODE); '
                  'print(f(numpy.eye(3) * 2).sum())', env=clean(tmp_path))
     assert out.returncode == 0, out.stderr
     ldflags, floatx, described, total = out.stdout.splitlines()
