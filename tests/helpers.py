@@ -69,6 +69,7 @@ def run_here(module, *args, cwd=None):
         with tempfile.TemporaryDirectory(prefix='logreg-test-') as empty:
             return run_here(module, *args, cwd=empty)
     main = importlib.import_module('logreg_mnist.' + module).main
+    argv = [str(a) for a in args]
     out, err = io.StringIO(), io.StringIO()
     terminate = signal.getsignal(signal.SIGTERM)   # (cli.run sets its own)
     before = os.getcwd()
@@ -77,16 +78,16 @@ def run_here(module, *args, cwd=None):
         os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                main([str(a) for a in args])
+                main(argv)
             except SystemExit as e:
                 status = e.code if isinstance(e.code, int) else int(
                     e.code is not None)
     finally:
         os.chdir(before)
         signal.signal(signal.SIGTERM, terminate)
-    return subprocess.CompletedProcess(['python', '-m', 'logreg_mnist.'
-                                        + module] + [str(a) for a in args],
-                                       status, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(
+        ['python', '-m', 'logreg_mnist.' + module] + argv, status,
+        out.getvalue(), err.getvalue())
 
 
 @functools.lru_cache()

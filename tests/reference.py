@@ -13,25 +13,24 @@ def softmax(a):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def nll(W, b, x, y):
-    p = softmax(x @ W + b)
-    return -numpy.mean(numpy.log(p[numpy.arange(len(y)), y]))
-
-
-def gradients(W, b, x, y):
-    """d nll / dW and d nll / db, derived by hand: x^T (p - onehot(y)) / n."""
-    p = softmax(x @ W + b)
-    p[numpy.arange(len(y)), y] -= 1.0
-    return x.T @ p / len(y), p.mean(axis=0)
-
-
 def cost_and_gradients(W, b, x, y):
-    """``nll`` and ``gradients`` from one forward pass (the same numbers)."""
+    """The mean negative log-likelihood, and its gradients with respect to
+    W and b derived by hand: x^T (p - onehot(y)) / n and mean(p - onehot(y)),
+    from one forward pass."""
     p = softmax(x @ W + b)
     rows = numpy.arange(len(y))
     cost = -numpy.mean(numpy.log(p[rows, y]))
     p[rows, y] -= 1.0
     return cost, x.T @ p / len(y), p.mean(axis=0)
+
+
+def nll(W, b, x, y):
+    return cost_and_gradients(W, b, x, y)[0]
+
+
+def gradients(W, b, x, y):
+    """d nll / dW and d nll / db."""
+    return cost_and_gradients(W, b, x, y)[1:]
 
 
 def error_rate(W, b, x, y):
