@@ -33,3 +33,32 @@ class TrainingStopped(LogregError):
 
 class TrainingInterrupted(TrainingStopped):
     """Training stopped at a request to (Ctrl-C, SIGTERM)."""
+
+
+
+#: The most characters of anything read from a file that a message quotes.
+QUOTE_MOST = 200
+
+
+def quoted(value, most=QUOTE_MOST):
+    """``repr(value)`` cut to at most ``most`` characters, for messages about
+    values that came from a file or a server: a list of a million strings
+    or an integer of a million digits is not written out to be cut."""
+    import reprlib
+
+    class Short(reprlib.Repr):
+        def repr_int(self, x, level):
+            if x.bit_length() > 4 * most:   # (repr is quadratic in digits)
+                return '<an integer of %d bits>' % x.bit_length()
+            return super().repr_int(x, level)
+
+        def repr_bytes(self, x, level):
+            return repr(bytes(x[:most])) + ('...' if len(x) > most else '')
+        repr_bytearray = repr_bytes
+
+    short = Short()
+    short.maxstring = short.maxother = short.maxlong = most
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 8
+    short.maxlevel = 3
+    text = short.repr(value)
+    return text if len(text) <= most else text[:most - 3] + '...'
