@@ -23,18 +23,25 @@ file that is renamed into place only once it is complete and checked:
 ``.gz`` but not what is inside).  A download stops as soon as it is larger
 than the file it should be.  An HTML error page, a truncated or oversized
 file, or a mirror too slow to finish within ``DEADLINE`` seconds is dropped and the
-next mirror tried.  The files are kept in the data folder, so the next run
-needs no network.
+next mirror tried; so is one that fails in any other way (a server that
+does not speak HTTP, a broken body, a ``file:`` URL of a FIFO or a device):
+when all fail, one DataError lists what each did.  The files are kept in the
+data folder, so the next run needs no network.
+
+A mirror's URL may hold a user name and password (``https://user:pw@host/``,
+sent to a server that asks for them); no message shows them.
 """
 import collections
 import hashlib
 import os
+import re
+import stat
 import time
 import urllib.parse
 import urllib.request
 
 from . import untrusted
-from .errors import DataError
+from .errors import DataError, quoted
 from .progress import StatusLine
 from .safety import atomic_write
 
@@ -77,6 +84,15 @@ TIMEOUT = 30
 SCHEMES = ('http', 'https', 'ftp', 'file')
 
 
+#: The scheme and the user name and password of a URL that has them.
+_USERINFO = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@')
+
+
+def shown(url):
+    """``url`` as messages show it: any user name and password hidden."""
+    return _USERINFO.sub(r'\1***@', url, count=1)
+
+
 def user_mirrors():
     """The base URLs of ``$LOGREG_MNIST_MIRRORS``, each ending in '/';
     DataError for one that is not a URL of a kind ``SCHEMES`` lists."""
@@ -92,9 +108,52 @@ def user_mirrors():
         if problem:
             raise DataError('%s: %s is %s; give the URL of a folder, such '
                             'as https://host/mnist/ or file:///srv/mnist/'
-                            % (MIRRORS_VARIABLE, url, problem))
+                            % (MIRRORS_VARIABLE, shown(url), problem))
         urls.append(url if url.endswith('/') else url + '/')
     return urls
+
+
+def _problem(url, error):
+    """One line on why ``url`` failed: the URL as ``shown``, and the
+    error's text quoted and cut (a server chooses it), without the URL's
+    user name and password even where the text repeats them."""
+    text, kind = str(error), type(error).__name__
+    if not isinstance(error, (OSError, ValueError)) and kind not in text:
+        text = '%s: %s' % (kind, text)    # BadStatusLine: SSH-2.0-...
+    found = _USERINFO.match(url)
+    if found:
+        userinfo = found.group(2)
+        secrets = {userinfo, userinfo.partition(':')[2]}
+        secrets |= {urllib.parse.unquote(s) for s in secrets}
+        for secret in sorted(secrets - {''}, key=len, reverse=True):
+            text = text.replace(secret, '***')
+    return '%s (%s)' % (shown(url), quoted(text))
+
+
+def _open(url):
+    """``urlopen``, logging in to an HTTP server with the user name and
+    password in ``url`` when it asks (urllib does so itself for FTP)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ('http', 'https') or parts.username is None:
+        return urllib.request.urlopen(url, timeout=TIMEOUT)
+    host = parts.netloc.rpartition('@')[2]
+    logins = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    logins.add_password(None, '%s://%s/' % (parts.scheme, host),
+                        urllib.parse.unquote(parts.username),
+                        urllib.parse.unquote(parts.password or ''))
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPBasicAuthHandler(logins))
+    return opener.open(parts._replace(netloc=host).geturl(), timeout=TIMEOUT)
+
+
+def _only_a_file(url):
+    """ValueError when ``url`` is a ``file:`` URL of anything but a
+    regular file: opening a FIFO waits for a writer, maybe forever, and a
+    device or a folder is no copy of MNIST."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == 'file' and not stat.S_ISREG(os.stat(
+            urllib.request.url2pathname(parts.path)).st_mode):
+        raise ValueError('not a regular file')
 
 
 class Expected(object):
@@ -132,12 +191,12 @@ def fetch(url, dest, check, deadline=DEADLINE):
     download fails, takes longer than ``deadline`` seconds, grows past
     ``check.most`` bytes, or the check refuses the file.
     """
-    print('Downloading data from %s' % url, flush=True)
+    print('Downloading data from %s' % shown(url), flush=True)
     status = StatusLine()
     end = time.monotonic() + deadline
     name = os.path.basename(dest)
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as response, \
+        with _open(url) as response, \
                 atomic_write(dest, keep=check) as out:
             # (a file: URL's response has no length)
             total = getattr(response, 'length', None)
@@ -160,13 +219,19 @@ def fetch(url, dest, check, deadline=DEADLINE):
 
 
 def _from_mirrors(dest, urls, check, problems):
-    """Try ``urls`` in turn for one file; True once one gave a good copy."""
+    """Try ``urls`` in turn for one file; True once one gave a good copy.
+    Whatever goes wrong with one URL is noted in ``problems``, and the next
+    tried; only running out of memory (this machine's trouble, not the
+    mirror's) and requests to stop go through."""
     for url in urls:
         try:
+            _only_a_file(url)
             fetch(url, dest, check)
             return True
-        except (OSError, ValueError) as e:
-            problems.append('%s (%s)' % (url, e))
+        except MemoryError:
+            raise
+        except Exception as e:
+            problems.append(_problem(url, e))
     return False
 
 
