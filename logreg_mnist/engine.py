@@ -58,6 +58,8 @@ from . import ENGINE_VARIABLE
 from .blas import default_ldflags as default_blas_ldflags
 from .errors import EngineError
 from .flags import is_gpu as _is_gpu, is_true as _is_true
+from .flags import join as _join_flags, parse as _parse_flags
+from .flags import setting as _setting, split_value as _split_value
 from .flags import theanorc_files as _theanorc_files, unknown, user_flags
 
 
@@ -99,7 +101,7 @@ def _flag_error(problem, name=None):
     """An EngineError for a flag the engine refused, naming where it is
     set (the flag ``name``, when it is known which)."""
     flags = os.environ.get('THEANO_FLAGS')
-    where = 'THEANO_FLAGS=%s' % flags if flags else ' or '.join(
+    where = _setting('THEANO_FLAGS', flags) if flags else ' or '.join(
         _theanorc_files())
     if name in _origins:
         where = _origins[name][1]
@@ -124,8 +126,10 @@ def _check_flags(known, handled=()):
 
 def build_problem(cxx, source, args=''):
     """What the compiler ``cxx`` says when it cannot build ``source`` (C++
-    text) into a shared library with the flags ``args``, or None when it
-    can."""
+    text) into a shared library with the flags ``args`` (a list, or a
+    string split as a shell would), or None when it can."""
+    if isinstance(args, str):
+        args = shlex.split(args)
     with tempfile.TemporaryDirectory(prefix='logreg-probe-') as folder:
         path = os.path.join(folder, 'probe.cpp')
         with open(path, 'w') as f:
@@ -133,7 +137,7 @@ def build_problem(cxx, source, args=''):
         try:
             out = subprocess.run(
                 [cxx, '-shared', '-fPIC', path, '-o',
-                 os.path.join(folder, 'probe.so')] + shlex.split(args),
+                 os.path.join(folder, 'probe.so')] + list(args),
                 capture_output=True, text=True, timeout=120)
         except (OSError, subprocess.SubprocessError) as e:
             return str(e)
@@ -161,10 +165,15 @@ def _check_compiler():
         raise _flag_error('there is no compiler %s (install it, or set '
                           'cxx= to run without compiled C)' % cxx, 'cxx')
     ldflags = _flags.get('blas.ldflags', '').strip()
+    # PyTensor splits blas.ldflags as a shell does (and raises, deep in its
+    # first compile, at a quote never closed); Theano splits it at spaces.
+    # Either way such a value is a mistake: refused here, on both.
+    words = ldflags and _split_value('blas.ldflags', ldflags,
+                                     _origins['blas.ldflags'][1])
     compiler = shutil.which(cxx or 'g++') if cxx != '' else None
-    if ldflags and compiler:
+    if words and compiler:
         problem = build_problem(compiler, 'int probe() { return 0; }\n',
-                                ldflags)
+                                words)
         if problem:
             raise _flag_error('the linker cannot use blas.ldflags: %s'
                               % problem, 'blas.ldflags')
@@ -287,17 +296,18 @@ def _import_theano():
         raise _flag_error('mode=JAX is a PyTensor mode, which Theano 1.0.5 '
                           'does not have (use Python 3.12+ or --engine '
                           'pytensor)')
-    flags = os.environ.get('THEANO_FLAGS', '')
+    # What Theano is handed: the user's THEANO_FLAGS (read as Theano reads
+    # them, which user_flags checked) with our entries, written back by
+    # flags.join so that Theano reads every value as it is.
+    flags = {}
     if 'blas.ldflags' not in _flags:   # the user's own value wins
-        # Theano splits THEANO_FLAGS on commas (with shell-like quoting).
-        entry = 'blas.ldflags="%s"' % default_blas_ldflags()
-        flags = entry + (',' + flags if flags else '')
+        flags['blas.ldflags'] = default_blas_ldflags()
+    flags.update(_parse_flags(os.environ.get('THEANO_FLAGS', '')))
     if is_clang(_flags.get('cxx', 'g++')):
         # clang refuses narrowing conversions in the C++ that Theano 1.0.5
         # generates; the user's own gcc.cxxflags come after, and win.
-        entry = 'gcc.cxxflags="-Wno-c++11-narrowing %s"' % _flags.get(
-            'gcc.cxxflags', '')
-        flags = (flags + ',' if flags else '') + entry
+        flags['gcc.cxxflags'] = ('-Wno-c++11-narrowing %s' % _flags.get(
+            'gcc.cxxflags', '')).strip()
     # Without pygpu, Theano logs a stack-trace-shaped error and quietly runs
     # on the CPU; we say it in one line instead.
     missing_pygpu = _gpu_asked and importlib.util.find_spec('pygpu') is None
@@ -312,7 +322,7 @@ def _import_theano():
     warnings.filterwarnings('ignore', message='Theano does not recognise')
     _check_compiler()
     try:
-        with _environment_variable('THEANO_FLAGS', flags):
+        with _environment_variable('THEANO_FLAGS', _join_flags(flags)):
             import theano
             import theano.tensor
     except ValueError as e:  # Theano's own check of a flag's value
@@ -465,19 +475,20 @@ def _configure_jax(gpu):
 
 
 def _import_pytensor():
+    # The user's own PYTENSOR_FLAGS, read as PyTensor reads them, win; all
+    # of it is written back by flags.join, which PyTensor reads as given
+    # (a value may hold commas: gcc.cxxflags="-O2 -Wl,-rpath=/usr/lib").
+    own = _parse_flags(os.environ.get('PYTENSOR_FLAGS', ''), 'PYTENSOR_FLAGS')
     flags, gpu = _pytensor_flags()
     _check_compiler()
-    mapped = ','.join('%s=%s' % (k, v) for k, v in flags.items()
-                      if ',' not in v)
-    own = os.environ.get('PYTENSOR_FLAGS', '')
+    flags.update(own)
     # pip's PyTensor warns that it found no BLAS of conda's; it has ours
     warnings.filterwarnings('ignore', message='PyTensor could not link to a '
                             'BLAS installation')
     warnings.filterwarnings('ignore', message='PyTensor does not recognise')
     _watch_compile_lock('filelock', logging.DEBUG, ' not acquired on ')
     try:
-        with _environment_variable('PYTENSOR_FLAGS', ','.join(
-                f for f in (mapped, own) if f)):
+        with _environment_variable('PYTENSOR_FLAGS', _join_flags(flags)):
             import pytensor
             import pytensor.tensor
             from pytensor.tensor.special import softmax

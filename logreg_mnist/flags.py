@@ -5,23 +5,114 @@ Theano reads both itself; PyTensor reads neither (it has its own
 them: ``.theanorc`` files first (``$THEANORC``, else ``~/.theanorc``), its
 ``[global]`` options bare and other sections as ``section.option``, then
 ``THEANO_FLAGS`` over them, the last value of a repeated flag winning.
+
+``THEANO_FLAGS`` is split by the engines' own rules (``parse``), so a
+quoted value may hold commas; what they would crash on or quietly ignore
+is refused in one line that names the flag and where it is set.  What
+``engine`` hands the engines is written back by ``join``, which they read
+as the very values it was given.
 """
 import ast
 import configparser
 import difflib
 import os
+import re
+import shlex
 
-from .errors import EngineError
+from .errors import EngineError, QUOTE_MOST, quoted
 
 
-def parse(flags):
-    """A ``THEANO_FLAGS`` string as a dict (later entries win)."""
+def setting(variable, text):
+    """How a message names where a flag is set: ``THEANO_FLAGS=<text>``,
+    the value quoted short when it is long or holds control characters."""
+    if len(text) > QUOTE_MOST or re.search(r'[\x00-\x1f\x7f]', text):
+        return '%s=%s' % (variable, quoted(text))
+    return '%s=%s' % (variable, text)
+
+
+def _name(name):
+    """A flag's name as a message shows it: quoted when it is not a plain
+    name (a space, a quote, a comma)."""
+    return name if re.fullmatch(r'[\w.]+', name) else quoted(name)
+
+
+def _cannot_split(splitter, error, subject):
+    """What to say of the ValueError ``shlex`` raised: which quote is
+    left open, or that the text ends in a backslash."""
+    if 'quotation' in str(error):
+        return '%s opens a quote (%s) that is never closed' % (
+            subject, splitter.state)
+    if 'escaped' in str(error):
+        return ('%s ends in a backslash, which escapes nothing (write \\\\ '
+                'for one backslash)' % subject)
+    return '%s cannot be split: %s' % (subject, error)
+
+
+def parse(text, variable='THEANO_FLAGS'):
+    """A ``THEANO_FLAGS`` string as a dict, later entries winning.
+
+    Split exactly as both engines' ``parse_config_string`` split it: by
+    ``shlex`` in POSIX mode with ',' as the only separator, so that quotes
+    group (``gcc.cxxflags="-O2 -Wl,-rpath=/x"`` is one entry) and vanish,
+    a backslash escapes, and '#' starts a comment; each entry is stripped
+    of spaces as a whole and cut at its first '='.  Where the engines
+    would raise ValueError (a quote never closed, a backslash at the end)
+    or warn in two lines and ignore an entry (one without '='), this is an
+    EngineError of one line naming the entry and ``variable``."""
+    splitter = shlex.shlex(text, posix=True)
+    splitter.whitespace = ','
+    splitter.whitespace_split = True
     out = {}
-    for item in flags.split(','):
-        if '=' in item:
-            key, value = item.split('=', 1)
-            out[key.strip()] = value.strip().strip('"\'')
-    return out
+    while True:
+        try:
+            item = splitter.get_token()
+        except ValueError as e:
+            partial = splitter.token   # the entry read so far
+            subject = ('the value of %s' % _name(partial.split('=', 1)[0])
+                       if '=' in partial else quoted(partial.strip()))
+            raise EngineError('%s: %s' % (setting(variable, text),
+                                          _cannot_split(splitter, e,
+                                                        subject))) from None
+        if item is None:   # (POSIX mode's end of the text)
+            return out
+        item = item.strip()
+        if not item:
+            continue
+        if '=' not in item:
+            # Theano and PyTensor warn and go on without it: a typo, most
+            # likely, that would leave a setting quietly unmade.
+            raise EngineError('%s: %s sets no flag (write name=value)'
+                              % (setting(variable, text), quoted(item)))
+        key, value = item.split('=', 1)
+        out[key] = value
+
+
+def entry(name, value):
+    """``name=value`` written so that ``parse`` (and the engines) read back
+    exactly that name and value -- as ``parse`` and ``.theanorc`` give
+    them, with no spaces at the ends of the entry, which the reading
+    strips: in single quotes, which keep every character but the single
+    quote itself as it is."""
+    return "'%s'" % ('%s=%s' % (name, value)).replace("'", "'\"'\"'")
+
+
+def join(flags):
+    """A dict of flags as one string the engines read back as that dict."""
+    return ','.join(entry(name, value) for name, value in flags.items())
+
+
+def split_value(name, value, where):
+    """The words of the value of the flag ``name``, split as a shell (and
+    PyTensor, for ``blas.ldflags``) splits them; an EngineError naming the
+    flag and ``where`` it is set when that cannot be done."""
+    splitter = shlex.shlex(value, posix=True)
+    splitter.whitespace_split = True
+    splitter.commenters = ''   # as shlex.split
+    try:
+        return list(splitter)
+    except ValueError as e:
+        raise EngineError('%s: %s' % (where, _cannot_split(
+            splitter, e, '%s %s' % (_name(name), quoted(value))))) from None
 
 
 def theanorc_files():
@@ -74,8 +165,8 @@ def user_flags():
     for path in theanorc_files():
         flags.update((k, (v, path)) for k, v in read_theanorc(path).items())
     text = os.environ.get('THEANO_FLAGS', '')
-    flags.update((k, (v, 'THEANO_FLAGS=' + text))
-                 for k, v in parse(text).items())
+    where = setting('THEANO_FLAGS', text)
+    flags.update((k, (v, where)) for k, v in parse(text).items())
     return flags
 
 
@@ -84,8 +175,8 @@ def unknown(name, known):
     closest known one when there is one."""
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) or [
         k for k in known if k.lower() == name.lower()]
-    return 'unknown flag %s%s' % (name, ' (did you mean %s?)' % close[0]
-                                  if close else '')
+    return 'unknown flag %s%s' % (
+        _name(name), ' (did you mean %s?)' % close[0] if close else '')
 
 
 def is_gpu(device):
