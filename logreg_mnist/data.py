@@ -23,7 +23,7 @@ import os
 import numpy
 
 from . import download, untrusted
-from .errors import DataError
+from .errors import DataError, cut
 
 #: How many classes the labels name: the digits 0 to 9.
 N_CLASSES = 10
@@ -76,6 +76,8 @@ def resolve_dataset(dataset):
     data folder do as well (they hold the same data), and when neither is
     there MNIST is downloaded into it (see ``download``).
     """
+    if not dataset:
+        raise DataError("`dataset` '' names no file")
     if os.path.exists(dataset):
         return dataset
     folder, name = os.path.split(dataset)
@@ -98,7 +100,7 @@ def read_pickle(path):
     The pickle is read as data (see ``untrusted``): numpy arrays of real
     numbers in tuples or lists, nothing else.  The tutorial's file was
     written by Python 2, whose byte strings need the latin-1 reading that
-    ``untrusted.load_pickle`` applies.
+    ``untrusted.read_pickle`` applies.
     """
     try:
         sets = untrusted.read_pickle(path, 'a dataset')
@@ -111,7 +113,7 @@ def read_pickle(path):
         raise
     except Exception as e:
         raise DataError('%s is not a readable pickle (%s: %s)'
-                        % (path, type(e).__name__, e)) from None
+                        % (path, type(e).__name__, cut(str(e)))) from None
     if pairs is None or any(a is None for pair in pairs for a in pair):
         raise DataError('%s does not hold ((train_x, train_y), (valid_x, '
                         'valid_y), (test_x, test_y)) of numpy arrays like '
@@ -119,10 +121,11 @@ def read_pickle(path):
     return pairs
 
 
-def read_idx(path, ndim):
+def read_idx(path, ndim, budget=None):
     """Read one IDX file of unsigned bytes with ``ndim`` dimensions
-    (optionally gzip'd) into a numpy array."""
-    raw = untrusted.read_bytes(path)
+    (optionally gzip'd) into a numpy array, charged to ``budget`` (see
+    ``untrusted.Budget``)."""
+    raw = untrusted.read_bytes(path, budget=budget)
     if len(raw) < 4 or raw[:3] != b'\x00\x00\x08':
         raise DataError('%s: not an IDX file of unsigned bytes '
                         '(wrong magic number)' % path)
@@ -158,18 +161,24 @@ def _idx_path(directory, stem):
     return path
 
 
-def read_idx_dir(directory):
-    """The three (x, y) pairs from a directory of MNIST-format IDX files."""
+def read_idx_dir(directory, budget=None):
+    """The three (x, y) pairs from a directory of MNIST-format IDX files,
+    the files and the arrays made from them charged to one ``budget``."""
+    budget = budget or untrusted.Budget(directory)
     arrays = {f.array: read_idx(_idx_path(directory, f.stem),
-                                1 if f.array.endswith('_y') else 3)
+                                1 if f.array.endswith('_y') else 3, budget)
               for f in download.IDX_FILES}
     # one row of float32 pixels per image, byte / 256 as in mnist.pkl.gz
     x = {}
     for s in ('train', 'test'):
         images = arrays.pop(s + '_x')
+        budget.charge(4 * images.size)
         x[s] = images.reshape(len(images), -1).astype(numpy.float32)
         x[s] /= numpy.float32(256)   # in place: no second copy
-    y = {s: arrays[s + '_y'].astype(numpy.int64) for s in ('train', 'test')}
+    y = {}
+    for s in ('train', 'test'):
+        budget.charge(8 * arrays[s + '_y'].size)
+        y[s] = arrays[s + '_y'].astype(numpy.int64)
     n_valid = len(x['train']) // 6
     n_train = len(x['train']) - n_valid
     return [(x['train'][:n_train], y['train'][:n_train]),
@@ -209,16 +218,28 @@ def check_splits(sets, path, n_out=N_CLASSES):
     return sets
 
 
-def read_dataset(path, n_out=N_CLASSES):
+def read_dataset(path, n_out=N_CLASSES, dtype=None):
     """((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) as numpy,
-    checked to be images with labels in 0..n_out-1."""
+    checked to be images with labels in 0..n_out-1.  With ``dtype`` the
+    images are cast to it first (the engine's floatX), so that a pixel the
+    cast makes infinite (1e39 in float32) is refused too."""
+    budget = untrusted.Budget(path)
     try:
         if os.path.isdir(path):
-            sets = read_idx_dir(path)
+            sets = read_idx_dir(path, budget)
         else:
             sets = read_pickle(path)
     except OSError as e:
         raise DataError('%s: %s' % (path, e.strerror or e)) from None
+    if dtype is not None:
+        cast = []
+        for x, y in sets:
+            if x.dtype != dtype and x.dtype.kind in untrusted.REAL_KINDS:
+                budget.charge(x.size * numpy.dtype(dtype).itemsize)
+                with numpy.errstate(over='ignore'):
+                    x = x.astype(dtype)
+            cast.append((x, y))
+        sets = cast
     return check_splits(sets, path, n_out)
 
 
@@ -241,9 +262,10 @@ def shared_dataset(data_xy, borrow=True):
     return stored(images), T.cast(stored(labels), 'int32')
 
 
-def read_data(dataset):
+def read_data(dataset, dtype=None):
     """The (train, valid, test) splits of ``dataset`` as pairs of numpy
-    arrays, announced with the tutorial's line.
+    arrays (images cast to ``dtype``, see ``read_dataset``), announced
+    with the tutorial's line.
 
     ``dataset`` is ``mnist.pkl.gz`` (found in the data folder or fetched
     into it), another pickle of the same structure, or a directory of IDX
@@ -251,10 +273,12 @@ def read_data(dataset):
     """
     path = resolve_dataset(dataset)
     print('... loading data', flush=True)
-    return read_dataset(path)
+    return read_dataset(path, dtype=dtype)
 
 
 def load_data(dataset):
     """The splits of ``read_data`` as pairs of shared variables (see
-    ``shared_dataset``)."""
-    return [shared_dataset(split) for split in read_data(dataset)]
+    ``shared_dataset``), the images checked in the engine's floatX."""
+    from .engine import theano
+    return [shared_dataset(split)
+            for split in read_data(dataset, theano.config.floatX)]

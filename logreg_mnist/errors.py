@@ -62,3 +62,8 @@ def quoted(value, most=QUOTE_MOST):
     short.maxlevel = 3
     text = short.repr(value)
     return text if len(text) <= most else text[:most - 3] + '...'
+
+
+def cut(text, most=QUOTE_MOST):
+    """``text`` (an exception's message, say) cut to ``most`` characters."""
+    return text if len(text) <= most else text[:most - 3] + '...'

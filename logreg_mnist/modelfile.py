@@ -13,7 +13,7 @@ Training writes every new best model twice:
 
 Asked for ``best_model.pkl``, the commands read the ``best_model.npz``
 beside it.  Only with ``allow_pickle`` is a ``.pkl`` itself read, and then
-as data (``untrusted.load_pickle``): the classes of
+as data (``untrusted.read_pickle``): the classes of
 ``MODEL_PICKLE_CLASSES``, exactly what ``save_model`` writes under Theano
 1.0.5 and PyTensor 3.3.7, become inert records, the weights are taken out
 of them, and a new model is built around those weights.  None of the
@@ -33,7 +33,7 @@ import zipfile
 import numpy
 
 from . import untrusted
-from .errors import DataError, ModelError
+from .errors import DataError, ModelError, cut, quoted
 from .safety import atomic_writes, deferred_interrupts
 
 #: The classes a pickled model may name: the model's own and the engine
@@ -90,6 +90,12 @@ MODEL_PICKLE_CLASSES = frozenset([
 
 #: How every zip archive, and so every ``.npz``, begins.
 ZIP_MAGIC = b'PK\x03\x04'
+
+#: The most arrays a ``.npz`` model may hold (``save_model`` writes about
+#: 15), and the most classes a model may have: ``plot`` draws one panel
+#: per class and ``predict`` one probability each.
+MAX_MEMBERS = 64
+MAX_CLASSES = 1000
 
 
 def npz_path(path):
@@ -178,7 +184,7 @@ def _pickled_weights(path):
                                               'LogisticRegression'):
             raise ModelError('%s holds a %s, not a logreg_mnist '
                              'LogisticRegression'
-                             % (path, type(model).__name__))
+                             % (path, cut(type(model).__name__)))
         state = model.state if isinstance(model.state, dict) else {}
         found = {name: untrusted.arrays_within(state.get(name))
                  for name in ('W', 'b')}
@@ -186,7 +192,7 @@ def _pickled_weights(path):
         raise
     except Exception as e:   # (an array of the pickle without its data)
         raise ModelError('%s is not a logreg_mnist model file (%s: %s)'
-                         % (path, type(e).__name__, e)) from None
+                         % (path, type(e).__name__, cut(str(e)))) from None
     weights = {}
     for name, arrays in found.items():
         if len(arrays) != 1:
@@ -217,14 +223,30 @@ def model_info(path):
         raise
     except Exception as e:
         raise ModelError('%s is not a readable .npz model (%s: %s)'
-                         % (path, type(e).__name__, e)) from None
+                         % (path, type(e).__name__, cut(str(e)))) from None
     return _checked(info, path)
+
+
+def _zip_entries(raw):
+    """How many members a zip archive says it holds (its end record, read
+    before the directory is parsed); None when it has no such record."""
+    end = raw.rfind(b'PK\x05\x06', max(0, len(raw) - (1 << 16) - 22))
+    if end < 0 or len(raw) < end + 22:
+        return None
+    return int.from_bytes(raw[end + 10:end + 12], 'little')
 
 
 def _check_npz_headers(raw, path):
     limit = untrusted.limit_bytes()
+    entries = _zip_entries(raw)
+    if entries is not None and entries > MAX_MEMBERS:
+        raise ModelError('%s holds %d arrays; a model has at most %d'
+                         % (path, entries, MAX_MEMBERS))
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         members = archive.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise ModelError('%s holds %d arrays; a model has at most %d'
+                             % (path, len(members), MAX_MEMBERS))
         if sum(m.file_size for m in members) > limit:
             raise ModelError('%s unpacks to more than the limit of %d MB for '
                              'an input file' % (path, limit >> 20))
@@ -235,13 +257,15 @@ def _check_npz_headers(raw, path):
                 if read_header is None:
                     raise ModelError('%s: %s is not a .npy array of a '
                                      'version numpy writes' % (
-                                         path, member.filename))
+                                         path, quoted(member.filename)))
                 shape, _, dtype = read_header(f)
-            if dtype.kind not in untrusted.REAL_KINDS + 'U' or \
+            if dtype.kind not in untrusted.REAL_KINDS + 'U' or any(
+                    n >= untrusted.MAX_DIMENSION for n in shape) or \
                     math.prod(shape) * dtype.itemsize > member.file_size:
                 raise ModelError('%s: %s holds %s of shape %s, not what a '
-                                 'model holds' % (path, member.filename,
-                                                  dtype, shape))
+                                 'model holds' % (path,
+                                                  quoted(member.filename),
+                                                  dtype, quoted(shape)))
 
 
 _NPY_HEADERS = {(1, 0): numpy.lib.format.read_array_header_1_0,
@@ -258,16 +282,20 @@ def _checked(info, path):
     if not all(s.shape == () and s.dtype.kind in 'iu' and s > 0
                for s in sizes):
         raise ModelError('%s: n_in and n_out must be positive whole numbers, '
-                         'got %s and %s' % (path, info['n_in'],
-                                            info['n_out']))
+                         'got %s and %s' % (path, quoted(info['n_in']),
+                                            quoted(info['n_out'])))
     n_in, n_out = int(sizes[0]), int(sizes[1])
+    if n_out > MAX_CLASSES:
+        raise ModelError('%s: a model of %d classes; at most %d can be shown '
+                         'and predicted' % (path, n_out, MAX_CLASSES))
     W, b = info['W'], info['b']
     if W.dtype.kind not in 'iuf' or b.dtype.kind not in 'iuf':
         raise ModelError('%s: the weights must be real numbers, got %s and '
                          '%s' % (path, W.dtype, b.dtype))
     if W.shape != (n_in, n_out) or b.shape != (n_out,):
         raise ModelError('%s: W %s and b %s do not fit n_in=%d, n_out=%d'
-                         % (path, W.shape, b.shape, n_in, n_out))
+                         % (path, quoted(W.shape), quoted(b.shape), n_in,
+                            n_out))
     if not (numpy.isfinite(W).all() and numpy.isfinite(b).all()):
         raise ModelError('%s: the weights are not all finite' % path)
     return info

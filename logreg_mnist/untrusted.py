@@ -4,10 +4,14 @@ A dataset or a model can come from anywhere: a course folder, a mirror, a
 colleague.  Every reader in this package goes through this module, which
 
 * refuses what is not a regular file (``/dev/zero`` would never end);
-* stops reading, and decompressing, at a size limit: MNIST takes about
-  220 MB once decompressed, and the limit is 1024 MB unless
-  ``$LOGREG_MNIST_MAX_MB`` says otherwise, so a gzip bomb fails in one line
-  instead of filling the memory;
+* charges everything a read makes to a ``Budget``: the bytes read from
+  disk, the bytes decompressed, each string and array a pickle builds and
+  each copy made of them.  The budget is the input limit -- 1024 MB unless
+  ``$LOGREG_MNIST_MAX_MB`` says otherwise; MNIST takes about 220 MB once
+  decompressed -- and a pickle may build at most twice what it holds.  So
+  a gzip bomb, a sparse file of padding or a pickle that decodes one
+  string again and again fails in one line, in time proportional to the
+  file's size, instead of filling the memory;
 * reads pickles with an unpickler that can only build plain containers,
   numbers, strings and numpy arrays of real numbers (each array checked
   against its declared shape before any memory is taken).  Any other
@@ -16,6 +20,7 @@ colleague.  Every reader in this package goes through this module, which
   state, so that nothing of the class itself -- no constructor, no
   ``__setstate__``, no C code of a Theano op -- ever runs.
 """
+import functools
 import io
 import math
 import os
@@ -27,7 +32,8 @@ import zlib
 
 import numpy
 
-from .errors import DataError
+from .errors import DataError, cut, quoted
+from .safety import note_input
 
 LIMIT_VARIABLE = 'LOGREG_MNIST_MAX_MB'
 DEFAULT_LIMIT_MB = 1024
@@ -69,14 +75,40 @@ def _too_big(path, limit, error=DataError):
                                               LIMIT_VARIABLE))
 
 
+class Budget(object):
+    """What a read may still make, in bytes: every byte read or
+    decompressed, every string, array and copy made from them is
+    ``charge``d, and the one that passes ``limit`` raises ``error`` naming
+    ``path``.  One budget can span several files (the four of an IDX
+    folder)."""
+
+    def __init__(self, path, limit=None, error=DataError):
+        self.path, self.error = path, error
+        self.limit = limit_bytes() if limit is None else limit
+        self.spent = 0
+
+    def charge(self, size):
+        self.spent += size
+        if self.spent > self.limit:
+            raise _too_big(self.path, self.limit, self.error)
+
+    def check(self, size):
+        """Raise now if ``size`` more bytes would pass the limit."""
+        if self.spent + size > self.limit:
+            raise _too_big(self.path, self.limit, self.error)
+
+
 def check_regular(path, error=DataError):
-    """Raise ``error`` unless ``path`` is an existing regular file."""
+    """Raise ``error`` unless ``path`` is an existing regular file; note
+    it as an input of the running command (see ``safety.check_target``)."""
     try:
-        mode = os.stat(path).st_mode
+        status = os.stat(path)
     except OSError as e:
         raise error('%s: %s' % (path, e.strerror or e)) from None
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(status.st_mode):
         raise error('%s is not a regular file' % path)
+    note_input(path, status)
+    return status
 
 
 def head(path, size, error=DataError):
@@ -92,14 +124,17 @@ def head(path, size, error=DataError):
 
 class _Content(io.RawIOBase):
     """The content of a regular file as a stream, gunzipped on the fly if
-    the file is gzip'd, that raises ``error`` (naming the file) once it
-    passes ``limit`` bytes or when the gzip data is damaged."""
+    the file is gzip'd, that raises ``budget.error`` (naming the file) once
+    the content passes the budget, once more bytes are read from disk than
+    the limit (zero padding after a gzip member, a sparse file), or when
+    the gzip data is damaged."""
 
-    def __init__(self, path, limit, error):
-        self.path, self.limit, self.error = path, limit, error
+    def __init__(self, path, budget):
+        self.path, self.budget, self.error = path, budget, budget.error
         self.size = 0        # bytes of content given out so far
+        self.read_in = 0     # bytes read from the file so far
         self.file = open(path, 'rb')
-        head = self.file.read(CHUNK)
+        head = self._read_file()
         self.gzipped = head[:2] == b'\x1f\x8b'
         self.input = head    # read from the file but not yet used
         self.stream = None   # the gzip member being decompressed
@@ -107,10 +142,17 @@ class _Content(io.RawIOBase):
             self.file.close()
             looks = head[:200].lstrip().lower()
             if looks.startswith((b'<!doctype', b'<html', b'<?xml', b'<head')):
-                raise error('%s is an HTML page, not a gzip file: probably a '
-                            'failed download; delete it and fetch the file '
-                            'again' % path)
-            raise error('%s is not a gzip file' % path)
+                raise self.error('%s is an HTML page, not a gzip file: '
+                                 'probably a failed download; delete it and '
+                                 'fetch the file again' % path)
+            raise self.error('%s is not a gzip file' % path)
+
+    def _read_file(self):
+        data = self.file.read(CHUNK)
+        self.read_in += len(data)
+        if self.read_in > self.budget.limit + CHUNK:
+            raise _too_big(self.path, self.budget.limit, self.error)
+        return data
 
     def readable(self):
         return True
@@ -124,7 +166,7 @@ class _Content(io.RawIOBase):
 
     def _more_input(self):
         if not self.input:
-            self.input = self.file.read(CHUNK)
+            self.input = self._read_file()
         return bool(self.input)
 
     def readinto(self, buffer):
@@ -134,8 +176,7 @@ class _Content(io.RawIOBase):
         data = self._gunzip(want) if self.gzipped else self._plain(want)
         buffer[:len(data)] = data
         self.size += len(data)
-        if self.size > self.limit:
-            raise _too_big(self.path, self.limit, self.error)
+        self.budget.charge(len(data))
         return len(data)
 
     def _plain(self, want):
@@ -171,30 +212,33 @@ class _Content(io.RawIOBase):
                 return data
 
 
-def open_content(path, error=DataError):
+def open_content(path, error=DataError, budget=None):
     """The content of the regular file ``path`` as a binary stream:
-    decompressed if gzip'd, and never more than the size limit of an input
-    file.  Raises ``error`` (one line, naming the file) for a missing or
-    special file, a damaged gzip stream, a ``.gz`` that is not gzip'd (an
-    HTML page saved by a failed download, say), or content above the limit,
-    when it is opened or as it is read."""
-    limit = limit_bytes()
-    check_regular(path, error)
+    decompressed if gzip'd, its bytes charged to ``budget`` (by default a
+    new one at the input limit).  Raises ``error`` (one line, naming the
+    file) for a missing or special file, a damaged gzip stream, a ``.gz``
+    that is not gzip'd (an HTML page saved by a failed download, say), or
+    content above the budget, when it is opened or as it is read; a file
+    larger on disk than the limit is refused before it is read."""
+    budget = budget or Budget(path, error=error)
+    size = check_regular(path, budget.error).st_size
+    if size > budget.limit + CHUNK:   # (a gzip'd file: a little more)
+        raise _too_big(path, budget.limit, budget.error)
     try:
-        return io.BufferedReader(_Content(path, limit, error), CHUNK)
+        return io.BufferedReader(_Content(path, budget), CHUNK)
     except OSError as e:
-        raise error('%s: %s' % (path, e.strerror or e)) from None
+        raise budget.error('%s: %s' % (path, e.strerror or e)) from None
 
 
-def read_bytes(path, error=DataError):
+def read_bytes(path, error=DataError, budget=None):
     """The whole content of ``path`` (see ``open_content``), as a
     bytearray: read once, into one buffer that grows in place."""
-    with open_content(path, error) as stream:
+    with open_content(path, error, budget) as stream:
+        raw = stream.raw
         try:
-            size = os.fstat(stream.raw.file.fileno()).st_size
-            if size > stream.raw.limit and not stream.raw.gzipped:
-                raise _too_big(path, stream.raw.limit, error)
-            out = bytearray(0 if stream.raw.gzipped else size)
+            size = os.fstat(raw.file.fileno()).st_size
+            raw.budget.check(0 if raw.gzipped else size)
+            out = bytearray(0 if raw.gzipped else size)
             done = stream.readinto(out) if out else 0
             del out[done:]
             while True:
@@ -203,7 +247,7 @@ def read_bytes(path, error=DataError):
                     return out
                 out += chunk
         except OSError as e:
-            raise error('%s: %s' % (path, e.strerror or e)) from None
+            raise raw.error('%s: %s' % (path, e.strerror or e)) from None
 
 
 ###########
@@ -247,25 +291,32 @@ def _check_dtype(dtype):
     if (not isinstance(dtype, numpy.dtype) or dtype.kind not in REAL_KINDS
             or dtype.fields is not None or dtype.shape != ()):
         raise pickle.UnpicklingError('an array of %s, not of real numbers'
-                                     % (dtype,))
+                                     % quoted(dtype))
     return dtype
 
 
-def _array(raw, dtype, shape, fortran=False):
+#: The largest dimension an array may declare (far above any file that
+#: fits the limit; a bigger one only makes the arithmetic slow).
+MAX_DIMENSION = 1 << 48
+
+
+def _array(budget, raw, dtype, shape, fortran=False):
     """An array of ``shape`` from ``raw`` bytes, checked before it is made.
     It uses the memory of ``raw`` (no copy: a file at the size limit is
     in memory once), so it is read-only unless ``raw`` is a bytearray."""
     _check_dtype(dtype)
-    if isinstance(raw, str):        # written by Python 2 (latin-1 str)
-        raw = raw.encode('latin1')
     if (not isinstance(shape, tuple) or len(shape) > 32 or
-            not all(type(n) is int and n >= 0 for n in shape)):
-        raise pickle.UnpicklingError('an array of shape %r' % (shape,))
+            not all(type(n) is int and 0 <= n < MAX_DIMENSION
+                    for n in shape)):
+        raise pickle.UnpicklingError('an array of shape %s' % quoted(shape))
+    if isinstance(raw, str):        # written by Python 2 (latin-1 str)
+        budget.charge(len(raw))
+        raw = raw.encode('latin1')
     if not isinstance(raw, (bytes, bytearray)) or \
             len(raw) != math.prod(shape) * dtype.itemsize:
         raise pickle.UnpicklingError(
             'an array declared as %s of %s whose data does not fit'
-            % (shape, dtype))
+            % (quoted(shape), dtype))
     return numpy.frombuffer(raw, dtype).reshape(
         shape, order='F' if fortran else 'C')
 
@@ -280,41 +331,48 @@ class _PendingArray(object):
     made only when its state (shape, dtype, bytes) has been checked."""
     array = None
 
+    def __init__(self, budget):
+        self.budget = budget
+
     def __setstate__(self, state):
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             raise pickle.UnpicklingError('an array with a malformed state')
         shape, dtype, fortran, raw = state[-4:]
-        self.array = _array(raw, dtype, shape, fortran)
+        self.array = _array(self.budget, raw, dtype, shape, fortran)
 
 
-def _reconstruct(cls, shape=(0,), typecode=b'b'):
+def _reconstruct(budget, cls, shape=(0,), typecode=b'b'):
     if cls is not _NDArray:
         raise pickle.UnpicklingError('an array of another class')
-    return _PendingArray()
+    return _PendingArray(budget)
 
 
-def _dtype(name, align=False, copy=True):
-    if not isinstance(name, str):
-        raise pickle.UnpicklingError('a structured or unusual dtype')
+def _dtype(budget, name, align=False, copy=True):
+    if not isinstance(name, str) or len(name) > 8:
+        raise pickle.UnpicklingError('a structured or unusual dtype %s'
+                                     % quoted(name))
     return numpy.dtype(name)
 
 
-def _scalar(dtype, raw=b''):
-    return _array(raw, dtype, ())[()]
+def _scalar(budget, dtype, raw=b''):
+    return _array(budget, raw, dtype, ())[()]
 
 
-def _frombuffer(raw, dtype, shape, order):
-    return _array(raw, dtype, tuple(shape), order == 'F')
+def _frombuffer(budget, raw, dtype, shape, order):
+    if not isinstance(shape, (tuple, list)) or len(shape) > 32:
+        raise pickle.UnpicklingError('an array of shape %s' % quoted(shape))
+    return _array(budget, raw, dtype, tuple(shape), order == 'F')
 
 
-def _encode(text, encoding='latin1'):
+def _encode(budget, text, encoding='latin1'):
     """How a protocol-2 pickle of Python 3 spells ``bytes``."""
     if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
         raise pickle.UnpicklingError('an unusual call of _codecs.encode')
+    budget.charge(len(text))   # a new copy at every call
     return text.encode('latin1')
 
 
-def _empty_bytes(*args):
+def _empty_bytes(budget, *args):
     """How a protocol-2 pickle spells ``b''``: ``bytes()``."""
     if args:
         raise pickle.UnpicklingError('an unusual call of bytes')
@@ -322,7 +380,8 @@ def _empty_bytes(*args):
 
 
 #: The only functions and classes of numpy and Python a pickle may name,
-#: each replaced by a checked stand-in.
+#: each replaced by a checked stand-in (the functions are given the read's
+#: budget first).
 _DATA_GLOBALS = {
     ('numpy.core.multiarray', '_reconstruct'): _reconstruct,
     ('numpy', 'ndarray'): _NDArray,
@@ -339,8 +398,9 @@ _REFUSED_OPS = {'PERSID', 'BINPERSID', 'EXT1', 'EXT2', 'EXT4', 'INST', 'OBJ',
 
 
 class _DataUnpickler(pickle.Unpickler):
-    def __init__(self, file, inert, what):
+    def __init__(self, file, inert, what, budget):
         super().__init__(file, encoding='latin1')  # Python 2's str: bytes
+        self.budget = budget
         self.inert = {key: type(key[1], (Inert,), {'origin': key})
                       for key in inert}
         self.what = what
@@ -350,56 +410,88 @@ class _DataUnpickler(pickle.Unpickler):
         key = (module.replace('numpy._core', 'numpy.core').replace(
             '__builtin__', 'builtins'), name)
         if key in _DATA_GLOBALS:
-            return _DATA_GLOBALS[key]
+            found = _DATA_GLOBALS[key]
+            return found if found is _NDArray else \
+                functools.partial(found, self.budget)
         if key in self.inert:
             return self.inert[key]
         raise pickle.UnpicklingError('it refers to %s.%s, which %s has no '
-                                     'use for' % (module, name, self.what))
+                                     'use for' % (cut(module), cut(name),
+                                                  self.what))
 
 
-def _check_opcodes(raw):
-    """Refuse, without running it, a pickle (bytes or a stream) that is too
-    long-winded or uses opcodes that data does not need."""
-    count = 0
-    for opcode, arg, _ in pickletools.genops(raw):
+#: The widest integer a data pickle needs (array sizes, counts).
+MAX_INT_BITS = 64
+
+
+class _Sized(object):
+    """A binary stream whose reads of more than ``budget`` allows fail
+    before anything is allocated for them (a pickle can declare a string
+    of any length)."""
+
+    def __init__(self, stream, budget):
+        self.stream, self.budget = stream, budget
+
+    def read(self, size=-1):
+        if size is not None and size > 0 and \
+                self.stream.tell() + size > self.budget.limit:
+            raise _too_big(self.budget.path, self.budget.limit,
+                           self.budget.error)
+        return self.stream.read(size)
+
+    def readline(self, size=-1):
+        return self.stream.readline(CHUNK if size < 0 else size)
+
+
+def _scan(stream, budget):
+    """Check a pickle's opcodes, without running any, and return the
+    bytes of the strings it holds (what unpickling it will build from
+    them).  Refused: more than MAX_PICKLE_OPS opcodes or memo entries,
+    opcodes that data does not need, integers wider than MAX_INT_BITS."""
+    count = strings = 0
+    for opcode, arg, _ in pickletools.genops(_Sized(stream, budget)):
         count += 1
         if count > MAX_PICKLE_OPS:
             raise pickle.UnpicklingError('more than %d opcodes'
                                          % MAX_PICKLE_OPS)
         if opcode.name in _REFUSED_OPS:
             raise pickle.UnpicklingError('opcode %s' % opcode.name)
+        if isinstance(arg, (str, bytes, bytearray)):
+            strings += len(arg)
+        elif isinstance(arg, int) and arg.bit_length() > MAX_INT_BITS:
+            raise pickle.UnpicklingError('an integer of %d bits'
+                                         % arg.bit_length())
         if opcode.name.endswith(('PUT', 'GET')) and \
                 opcode.name != 'MEMOIZE' and int(arg) > MAX_PICKLE_OPS:
             raise pickle.UnpicklingError('a memo index of %s' % arg)
-
-
-def load_pickle(raw, what='a data file', inert=()):
-    """Unpickle ``raw`` as data: containers, numbers, strings, real-number
-    arrays, and ``Inert`` records for the (module, name) pairs in ``inert``.
-
-    Raises ``pickle.UnpicklingError`` (or another exception of the
-    unpickler) for anything else; no code of the file's choosing runs.
-    Arrays may come back pending: pass them through ``as_array``.
-    """
-    _check_opcodes(raw)
-    return _DataUnpickler(io.BytesIO(raw), inert, what).load()
+    return strings
 
 
 def read_pickle(path, what='a data file', inert=(), error=DataError):
-    """``load_pickle`` of the file ``path`` (see ``open_content``).
+    """The pickle in the file ``path`` (see ``open_content``), read as
+    data: containers, numbers, strings, real-number arrays, and ``Inert``
+    records for the (module, name) pairs in ``inert``.  Arrays may come
+    back pending: pass them through ``as_array``.
 
-    The file is read as a stream twice, once to check its opcodes and once
-    to unpickle it, so that its content is never held in memory beside the
-    arrays made from it.  Problems with the file itself raise ``error``.
+    The file is read as a stream twice.  The first pass checks its opcodes
+    (``_scan``) and measures it; the second unpickles it with a budget of
+    twice what it holds, charged for its strings and each copy made of
+    them.  The content is never held in memory beside the arrays made from
+    it.  Problems with the file itself raise ``error``;
+    ``pickle.UnpicklingError`` (or another exception of the unpickler)
+    means the pickle is not data: no code of the file's choosing runs.
     """
     with open_content(path, error) as stream:
         try:
-            _check_opcodes(stream)
+            strings = _scan(stream, stream.raw.budget)
         finally:   # to the end: a file too big or damaged says so first
             while stream.read(CHUNK):
                 pass
-    with open_content(path, error) as stream:
-        return _DataUnpickler(stream, inert, what).load()
+        size = stream.raw.size
+    budget = Budget(path, min(limit_bytes(), 2 * size + CHUNK), error)
+    with open_content(path, error, Budget(path, size, error)) as stream:
+        budget.charge(strings)
+        return _DataUnpickler(stream, inert, what, budget).load()
 
 
 def as_array(obj):
