@@ -46,6 +46,7 @@ import tempfile
 import time
 
 from . import KERNEL_VARIABLE, cli
+from .safety import atomic_write, check_target
 
 #: The environment as the user started us, before the engine adjusts it:
 #: workers start from it, so peers run exactly as a user's own script would.
@@ -360,8 +361,8 @@ def write_arrays(args, folder):
     """The data every worker reads: synthetic, or the named dataset."""
     import numpy
     if args.dataset:
-        from .data import read_dataset
-        train, valid, _ = read_dataset(args.dataset)
+        from .data import read_dataset, resolve_dataset
+        train, valid, _ = read_dataset(resolve_dataset(args.dataset))
         source = args.dataset
     else:
         rng = numpy.random.RandomState(1234)
@@ -443,13 +444,15 @@ def benchmark(args):
     configs = args.configs if args.compare else ['port']
     with tempfile.TemporaryDirectory(prefix='logreg-bench-') as folder:
         source = write_arrays(args, folder)
+        if args.save_json:   # (before the long part: not over the data)
+            check_target(args.save_json, '`save_json`')
         rows = measure(configs, folder, args)
     result = {'system': system_info(), 'data': source,
               'batch_size': args.batch_size,
               'timed_epochs': args.epochs * args.rounds, 'runs': rows}
     if args.save_json:
-        with open(args.save_json, 'w') as f:
-            json.dump(result, f, indent=2)
+        with atomic_write(args.save_json) as f:
+            f.write(json.dumps(result, indent=2).encode())
     if args.json:
         print(json.dumps(result, indent=2))
     elif args.markdown:

@@ -8,8 +8,10 @@
   before the loop has begun.
 """
 import contextlib
+import errno
 import io
 import os
+import re
 import signal
 import stat
 import sys
@@ -66,7 +68,13 @@ def atomic_writes(paths, keep=None):
     some of the old.  If the ``with`` body raises, or ``keep(temporary
     path)`` does (a check of a complete file), the temporary files are
     removed and ``paths`` left untouched.
+
+    This is the only way the package writes a file: each path is first
+    checked by ``check_target`` (UsageError for a special file, a link to
+    a stream, or an input of the running command).
     """
+    for path in paths:
+        check_target(path)
     files, temporaries = [], []
     try:
         for path in paths:
@@ -220,6 +228,48 @@ def stop_requests():
 # Outputs that never clobber what matters
 ##########################################
 
+#: Every file read during the command that runs, as ``(path, stat)``
+#: (see ``reading_inputs``); None when no command runs.
+_inputs = None
+
+
+@contextlib.contextmanager
+def reading_inputs():
+    """Note, inside the block, every file ``untrusted`` reads, so that no
+    write in the block replaces one of them.  A block inside another
+    shares the outer one's list: a command is one run."""
+    global _inputs
+    if _inputs is not None:
+        yield
+        return
+    _inputs = []
+    try:
+        yield
+    finally:
+        _inputs = None
+
+
+def note_input(path, status):
+    """Record that ``path`` (whose ``os.stat`` is ``status``) is read."""
+    if _inputs is not None:
+        _inputs.append((path, status))
+
+
+def _input_at(path):
+    """The input of this run that writing ``path`` would replace, or
+    None: the same file (through any link or spelling) or a link to it."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        status = None
+    real = os.path.realpath(path)
+    for name, seen in _inputs or ():
+        if (status is not None and os.path.samestat(status, seen)) or \
+                real == os.path.realpath(name):
+            return name
+    return None
+
+
 def _same_file(a, b):
     try:
         return os.path.samefile(a, b)
@@ -291,6 +341,23 @@ def output_problem(path):
     return None
 
 
+def check_target(path, argument=None):
+    """UsageError unless ``path`` may be written: ``output_problem``, and
+    never a file this run reads (the dataset wherever it was found, the
+    model), however either is spelled.  ``argument`` names the option that
+    gave ``path``, for the message."""
+    from .errors import UsageError
+    problem = output_problem(path)
+    if problem:
+        raise UsageError(problem)
+    source = _input_at(path)
+    if source is not None:
+        raise UsageError('%s%s would overwrite %s, which this run reads; '
+                         'choose another file' % (
+                             argument + ' ' if argument else '', path,
+                             source))
+
+
 def check_writable(paths):
     """UsageError unless each path can be written (see ``output_problem``),
     in a folder where a file can really be created (tried, not guessed:
@@ -312,43 +379,97 @@ def check_writable(paths):
         os.unlink(probe)
 
 
+def lock_path(path):
+    """The lock of the set of files written for ``path``: hidden beside
+    them, named after their common stem, in the folder as resolved --
+    ``m.pkl``, ``m``, ``m.npz`` and ``./link-to-here/m.pkl`` all write
+    ``m.npz`` and so share ``.m.lock``."""
+    folder, name = os.path.split(os.path.abspath(path))
+    return os.path.join(os.path.realpath(folder),
+                        '.%s.lock' % os.path.splitext(name)[0])
+
+
+#: What a lock file of this package holds: its owner's process id.
+_LOCK_CONTENT = re.compile(rb'[0-9]{1,20}\n?')
+
+
+def _open_lock(lock):
+    """The lock file, opened: created here, or one that an earlier run of
+    this package left behind.  Anything else at that name -- a link, a
+    FIFO, a file of the user's -- is refused untouched: never followed,
+    truncated or removed."""
+    from .errors import UsageError
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    while True:
+        with _naming(lock):
+            try:
+                return os.open(lock, flags | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                pass
+            try:
+                fd = os.open(lock, flags)
+                break
+            except FileNotFoundError:
+                continue   # removed meanwhile: create it
+            except OSError as e:
+                if e.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR,
+                                   errno.EMLINK, errno.EACCES):
+                    raise
+                fd = None
+                break
+    if fd is not None:
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode) and status.st_size <= 21 and \
+                _LOCK_CONTENT.fullmatch(os.pread(fd, 32, 0) or b'0'):
+            return fd
+        os.close(fd)
+    raise UsageError('%s is in the way: it is not a lock file this package '
+                     'made (one holds a process id); move it or choose '
+                     'another output file' % lock)
+
+
 @contextlib.contextmanager
 def exclusive(path):
-    """Hold an advisory lock that no other run may hold on ``path`` at the
-    same time; a second run is refused at once with a UsageError.
+    """Hold an advisory lock that no other run may hold on the files of
+    ``path`` at the same time; a second run is refused at once with a
+    UsageError.
 
-    The lock is ``path + '.lock'``, which holds the owner's process id and
-    is removed when the block ends.
+    The lock is the file ``lock_path(path)``, holding the owner's process
+    id.  It is created only where nothing is (or reused when an earlier
+    run of this package left it after a crash), and removed at the end
+    only if it is still the file this run locked.
     """
     import fcntl
     from .errors import UsageError
-    lock_path = path + '.lock'
+    lock = lock_path(path)
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = _open_lock(lock)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            owner = os.read(fd, 32).decode('ascii', 'replace').strip()
+            owner = os.pread(fd, 32, 0).decode('ascii', 'replace').strip()
             os.close(fd)
             raise UsageError('%s is being written by another run (process '
                              '%s, holding %s); wait for it to end or choose '
                              'another output file' % (path, owner or '?',
-                                                      lock_path)) from None
-        # the file we locked may have been removed by its last owner in
-        # the meantime: then lock the new one instead
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
-        except FileNotFoundError:
-            same = False
-        if same:
+                                                      lock)) from None
+        if _still_at(fd, lock):
             break
-        os.close(fd)
+        os.close(fd)   # its owner removed it meanwhile: lock the next one
     try:
-        with _naming(lock_path):   # (a full disk names no file)
+        with _naming(lock):   # (a full disk names no file)
             os.ftruncate(fd, 0)
             os.write(fd, b'%d\n' % os.getpid())
         yield
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)
+        if _still_at(fd, lock):
+            os.unlink(lock)
         os.close(fd)
+
+
+def _still_at(fd, path):
+    """True if the open file ``fd`` is still the one named ``path``."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
+    except FileNotFoundError:
+        return False

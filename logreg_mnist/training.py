@@ -24,15 +24,14 @@ import timeit
 
 import numpy
 
-from .data import (N_CLASSES, SPLITS, dataset_files, load_data,
-                   resolve_dataset)
+from .data import N_CLASSES, SPLITS, load_data
 from .engine import jax_mode, theano, T
 from .errors import DataError
 from .history import History, history_path
 from .model import LogisticRegression
 from .modelfile import npz_path, save_model
-from .safety import (check_writable, exclusive, refuse_overwrite,
-                     stop_requests)
+from .safety import (check_target, check_writable, exclusive,
+                     reading_inputs, stop_requests)
 
 
 def minibatch(x, y, set_x, set_y, index, batch_size):
@@ -75,18 +74,17 @@ def prepared_outputs(model_out):
     """Check the outputs before anything slow happens, hold them against a
     second run, and yield a ``StopRequest`` (Ctrl-C / SIGTERM)."""
     check_writable(output_paths(model_out))
-    with exclusive(model_out), stop_requests() as stop:
+    with reading_inputs(), exclusive(model_out), stop_requests() as stop:
         yield stop
 
 
 def load_for_training(dataset, batch_size, model_out):
-    """``load_data``, once sure that no output overwrites the dataset and
-    that every split has at least one minibatch (the tutorial's floor
-    division would otherwise give zero batches)."""
-    path = resolve_dataset(dataset)
-    refuse_overwrite([('`model_out`', p) for p in output_paths(model_out)],
-                     [('`dataset`', p) for p in dataset_files(path)])
-    datasets = load_data(path)
+    """``load_data``, then sure that no output would overwrite a file it
+    read and that every split has at least one minibatch (the tutorial's
+    floor division would otherwise give zero batches)."""
+    datasets = load_data(dataset)
+    for path in output_paths(model_out):
+        check_target(path, '`model_out`')
     for name, (set_x, _) in zip(SPLITS, datasets):
         rows = set_x.get_value(borrow=True).shape[0]
         if rows < batch_size:

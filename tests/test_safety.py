@@ -189,14 +189,15 @@ def test_a_second_run_on_the_same_output_is_refused_at_once(tmp_path,
         line = one_error_line(second)
         assert line == (
             'python -m logreg_mnist.train: error: %s is being written by '
-            'another run (process %d, holding %s.lock); wait for it to end '
-            'or choose another output file' % (model, first.pid, model))
+            'another run (process %d, holding %s/.best_model.lock); wait '
+            'for it to end or choose another output file'
+            % (model, first.pid, tmp_path))
         assert second.stdout == ''
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=120)
     assert first.returncode == 130
-    assert not (tmp_path / 'best_model.pkl.lock').exists()
+    assert not (tmp_path / '.best_model.lock').exists()
 
 
 def test_outputs_that_would_overwrite_an_input_are_refused(tmp_path,
@@ -208,8 +209,8 @@ def test_outputs_that_would_overwrite_an_input_are_refused(tmp_path,
         line = one_error_line(run_module(
             'train', '--dataset', data, '--model-out', tmp_path / model_out,
             cwd=tmp_path))
-        assert 'would overwrite %s (--dataset); choose another file' % data \
-            in line
+        assert line.endswith('would overwrite %s, which this run reads; '
+                             'choose another file' % data), line
         assert data.read_bytes() == small_pkl.read_bytes()
     data = tmp_path / 'data.pkl.gz'
     trained = run_module('train', '--dataset', data, '--n-epochs', 1,
@@ -465,6 +466,6 @@ def test_a_full_disk_during_a_save_leaves_no_partial_set(small_disk,
             assert {n: (small_disk / n).read_bytes() for n in names} == before
     fill(small_disk, 0)   # not even room for the lock's process id
     line = one_error_line(run_module(*train), status=1)
-    assert line == ('python -m logreg_mnist.train: error: %s.lock: No space '
-                    'left on device' % model)
+    assert line == ('python -m logreg_mnist.train: error: %s/.best_model.lock:'
+                    ' No space left on device' % small_disk)
     assert sorted(set(os.listdir(small_disk)) - {'filler'}) == []
