@@ -7,16 +7,17 @@ stderr and a non-zero exit status; ``--debug`` shows the full traceback
 instead.  Bad command-line values exit with status 2 (argparse's usage
 error), problems found while running with 1, and an interruption (Ctrl-C,
 SIGTERM) with 130.  What the system refuses (a full disk, a file that
-cannot be read or written) is one line too, naming the file.  When the
-reader of the output goes away (``train | head -3``), the command ends
-quietly the way Unix tools do, killed by SIGPIPE, with what it had saved
-kept.
+cannot be read or written, a standard output that is full or was closed
+with ``>&-``) is one line too, naming the file.  When the reader of the
+output goes away (``train | head -3``), the command ends quietly the way
+Unix tools do, killed by SIGPIPE, with what it had saved kept.
 
 This is the only module that knows flags and exit statuses: the library
 raises ``errors`` that name the arguments of its functions, shown here as
 the flags that set them.
 """
 import argparse
+import errno
 import os
 import re
 import signal
@@ -25,7 +26,7 @@ import sys
 from . import ENGINE_VARIABLE
 from .data import DATA_FOLDER_HELP
 from .errors import LogregError, TrainingInterrupted, UsageError
-from .safety import output_problem
+from .safety import output_problem, reading_inputs
 
 #: Exit statuses: a bad command-line value, a run stopped by the user.
 USAGE, INTERRUPTED = 2, 130
@@ -79,7 +80,7 @@ def new_parser(prog, description):
 def add_training_arguments(parser, n_epochs, epochs_help):
     """The options ``train`` and ``cg`` share: data, length, batch, output."""
     parser.add_argument(
-        '--dataset', default='mnist.pkl.gz',
+        '--dataset', type=dataset_name, default='mnist.pkl.gz',
         help="the tutorial's mnist.pkl.gz (looked for in the data folder, "
              "where the four IDX files do too; downloaded there when "
              "missing), another pickle of the same structure, or a "
@@ -110,6 +111,24 @@ def positive(kind):
         return value
     convert.__name__ = 'positive ' + kind.__name__
     return convert
+
+
+def named(what):
+    """An argparse type: a name of ``what`` that is not empty.  An empty
+    name would be read as a folder (``os.path.join(folder, '')`` is the
+    folder itself) or replaced by a default, so that a command would read
+    what was not asked for -- the data folder, the default model's
+    history."""
+    def convert(text):
+        if not text:
+            raise argparse.ArgumentTypeError("'' names no %s" % what)
+        return text
+    convert.__name__ = what
+    return convert
+
+
+#: The types of ``--dataset`` and of the input files of every command.
+dataset_name, input_file = named('dataset'), named('file')
 
 
 def output_file(text):
@@ -178,6 +197,44 @@ class _NamedOutput(object):
         return getattr(self.stream, name)
 
 
+class _Closed(object):
+    """The standard output of a process started with it closed (``>&-``),
+    where Python's ``sys.stdout`` is None.  A write to it fails as a write
+    to a closed descriptor does -- as ``ls >&-`` fails -- so that a run
+    whose output went nowhere says so and does not end with status 0;
+    a run that writes nothing there is not bothered."""
+
+    def write(self, text):
+        if text:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return 0
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+def _hold_standard_descriptors():
+    """Open /dev/null on any of the descriptors 0, 1, 2 that is closed.
+    Otherwise the next file opened takes its number -- the temporary file
+    a picture or a model is written to could become descriptor 1, and
+    what a library or a child process writes to standard output would
+    land in it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+            except OSError:
+                pass
+
+
 def _drop_stdout():
     """Send what stdout still holds to /dev/null, so that Python's own
     flush at exit does not fail on it a second time."""
@@ -209,8 +266,9 @@ def system_error(e):
 
 def run(parser, action, argv=None):
     """Parse ``argv`` with ``parser`` and call ``action(args)``."""
+    _hold_standard_descriptors()
     stdout = sys.stdout
-    sys.stdout = _NamedOutput(stdout)
+    sys.stdout = _NamedOutput(_Closed() if stdout is None else stdout)
     try:
         return _run(parser, action, argv)
     finally:
@@ -233,7 +291,8 @@ def _run(parser, action, argv):
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        result = action(args)
+        with reading_inputs():   # no output may replace what it reads
+            result = action(args)
         sys.stdout.flush()   # here, where a failure is still ours to report
         return result
     except LogregError as e:

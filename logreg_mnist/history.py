@@ -10,7 +10,10 @@ SGD, the patience in force during those steps (the iteration at which
 training stops unless a new best pushes it further out).
 
 Files written before the last two columns existed are still read: the
-missing values come back as None.
+missing values come back as None.  What is read must be something a plot
+can place: counts from 1 to below 2**53 (exact as floats), error rates in
+0..1, costs from 0 to 1e300, at most ``MOST_ROWS`` rows; anything else is
+refused in one line that names the file, the line and the value.
 
 The file is rewritten whole, atomically, each time the model is saved and
 when the run ends -- so it always describes the model beside it, a symlink
@@ -20,11 +23,12 @@ model leaves the history of the previous one alone.
 import csv
 import io
 import os
+import re
 
 import numpy
 
 from . import untrusted
-from .errors import DataError
+from .errors import DataError, quoted
 from .safety import atomic_write
 
 FIELDS = ['epoch', 'minibatch', 'iteration', 'validation_error',
@@ -69,34 +73,91 @@ class History(object):
             f.write(self.content())
 
 
+#: Counts (epoch, minibatch, iteration, patience) are below this: a plot
+#: computes with them as floats, which hold every whole number below it
+#: exactly (and overflow on an integer of a few hundred digits).
+MOST_COUNT = 2 ** 53
+
+#: The largest training cost read: matplotlib computes the ticks and
+#: margins of an axis in floats, and overflows near the largest one.
+MOST_COST = 1e300
+
+#: The most validation rows read: a learning curve of more cannot show
+#: them apart, and takes seconds and hundreds of MB per 100,000 to draw.
+MOST_ROWS = 100000
+
+#: The columns every history has (the others may be missing).
+REQUIRED = FIELDS[:4]
+
+
+def _value(row, key, kind):
+    """The number in column ``key`` (None when empty or absent), or a
+    ValueError that quotes it."""
+    text = row.get(key)
+    if text is None or (text == '' and key not in REQUIRED):
+        if key in REQUIRED:
+            raise ValueError('no %s' % key)
+        return None
+    if kind is int:
+        if not re.fullmatch(r'[+-]?[0-9]+', text):
+            raise ValueError('%s %s: not a whole number' % (key, quoted(text)))
+        digits = text.lstrip('+-')
+        # (int() of thousands of digits takes long, or refuses)
+        value = (MOST_COUNT if len(digits.lstrip('0')) > len(str(MOST_COUNT))
+                 else int(digits)) * (-1 if text[0] == '-' else 1)
+        if value < 1:
+            raise ValueError('%s %s: %s' % (
+                key, quoted(text), 'a patience below 1' if key == 'patience'
+                else 'counts start at 1'))
+        if value >= MOST_COUNT:
+            raise ValueError('%s %s: a count of 2**53 or more, which a plot '
+                             'cannot place' % (key, quoted(text)))
+        return value
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError('%s %s: not a number' % (key, quoted(text))) \
+            from None
+    if key == 'training_cost':
+        if not 0 <= value < numpy.inf:
+            raise ValueError('%s %s: a training cost that is negative or not '
+                             'finite' % (key, quoted(text)))
+        if value > MOST_COST:
+            raise ValueError('%s %s: a training cost above %g, which a plot '
+                             'cannot place' % (key, quoted(text), MOST_COST))
+    elif not 0 <= value <= 1:
+        raise ValueError('%s %s: an error rate outside 0..1'
+                         % (key, quoted(text)))
+    return value
+
+
 def _row(row):
     """One CSV row as a dict of numbers, or ValueError."""
-    out = {k: int(row[k]) for k in ('epoch', 'minibatch', 'iteration')}
-    out['validation_error'] = float(row['validation_error'])
-    for key, kind in (('test_error', float), ('training_cost', float),
-                      ('patience', int)):
-        out[key] = kind(row[key]) if row.get(key) else None   # or an old file
-    if min(out[k] for k in ('epoch', 'minibatch', 'iteration')) < 1:
-        raise ValueError('counts start at 1')
-    for key in ('validation_error', 'test_error'):
-        if out[key] is not None and not 0 <= out[key] <= 1:
-            raise ValueError('an error rate outside 0..1')
-    if out['training_cost'] is not None and not (
-            0 <= out['training_cost'] < numpy.inf):
-        raise ValueError('a training cost that is negative or not finite')
-    if out['patience'] is not None and out['patience'] < 1:
-        raise ValueError('a patience below 1')
-    return out
+    return {key: _value(row, key, int if key in (
+        'epoch', 'minibatch', 'iteration', 'patience') else float)
+        for key in FIELDS}
 
 
 def read_history(path):
     """The rows of a history file as dicts (None where a value is absent)."""
     raw = untrusted.read_bytes(path)
+    out = []
     try:
-        rows = list(csv.DictReader(io.StringIO(raw.decode('ascii'))))
-        out = [_row(row) for row in rows]
-    except (UnicodeDecodeError, csv.Error, KeyError, TypeError,
-            ValueError) as e:
+        reader = csv.DictReader(io.StringIO(raw.decode('ascii')))
+        for key in REQUIRED if reader.fieldnames else ():   # (empty file)
+            if key not in reader.fieldnames:
+                raise ValueError('line 1 names no %s column' % key)
+        for row in reader:
+            if len(out) == MOST_ROWS:
+                raise DataError('%s holds more than %d validation rows, more '
+                                'than a learning curve can show'
+                                % (path, MOST_ROWS))
+            try:
+                out.append(_row(row))
+            except ValueError as e:
+                raise ValueError('line %d: %s' % (reader.line_num, e)) \
+                    from None
+    except (UnicodeDecodeError, csv.Error, ValueError) as e:
         raise DataError('%s is not a training history (%s)'
                         % (path, e)) from None
     if not out:

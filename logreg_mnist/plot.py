@@ -11,18 +11,30 @@
 
 Every picture is a PNG written with matplotlib's Agg backend (no display
 needed).  Images are drawn as squares: a model or dataset whose number of
-pixels is not a square number is refused with a clear message.
+pixels is not a square number is refused with a clear message.  A picture
+shows at most ``MOST_PANELS`` images (or classes), each titled with class
+names of at most ``MOST_NAME`` characters, drawn as written; there must be
+a name for every class the model has and every label the images have.
 """
+import argparse
 import math
 
 import numpy
 
 from . import cli
 from .data import N_CLASSES
-from .errors import DataError, UsageError
+from .errors import DataError, UsageError, quoted
 from .safety import refuse_overwrite
 
 DIGITS = [str(d) for d in range(N_CLASSES)]
+
+#: The most images (``samples``, ``predictions``) or classes (``weights``)
+#: one picture shows: a 10 x 10 grid, a few seconds to draw.  (A hundred
+#: thousand took two minutes and 400 MB, for images too small to see.)
+MOST_PANELS = 100
+
+#: The most characters of a class name: a title over one image.
+MOST_NAME = 40
 
 
 def _figure(width, height):
@@ -32,6 +44,9 @@ def _figure(width, height):
 
 def image_side(n_in, what):
     """The side of the square images of ``n_in`` pixels, or DataError."""
+    if n_in < 1:
+        raise DataError('%s has no pixels per image: there is nothing to '
+                        'draw' % what)
     side = int(round(math.sqrt(n_in)))
     if side * side != n_in:
         raise DataError('%s has %d pixels per image, which is not a square '
@@ -55,7 +70,8 @@ def weights_figure(W, class_names=DIGITS):
         if k < n_out:
             shown = ax.imshow(W[:, k].reshape(side, side), cmap='RdBu_r',
                               vmin=-limit, vmax=limit)
-            ax.set_title(class_names[k] if k < len(class_names) else str(k))
+            ax.set_title(class_names[k] if k < len(class_names) else str(k),
+                         parse_math=False)   # a name as it is written
     fig.colorbar(shown, ax=list(axes), shrink=0.8, label='weight')
     fig.suptitle('Weights W of each class')
     return fig
@@ -76,7 +92,8 @@ def _grid(images, titles, colors=None, frames=None, ncols=10):
             continue
         ax.imshow(images[i].reshape(side, side), cmap='gray_r')
         color = colors[i] if colors else 'black'
-        ax.set_title(titles[i], color=color, fontsize=9)
+        ax.set_title(titles[i], color=color, fontsize=9,
+                     parse_math=False)   # names as they are written
         for spine in ax.spines.values():
             spine.set_color(frames[i] if frames else '#999999')
             spine.set_linewidth(2 if frames and frames[i] != '#999999' else 1)
@@ -181,25 +198,76 @@ def save(fig, path):
 # Command line: one subcommand for each picture
 ###############################################
 
-def _class_names(text, n_classes):
-    names = text.split(',') if text else DIGITS
-    if len(names) < n_classes:
-        raise UsageError('`class_names` gives %d name(s), but there are %d '
-                         'classes' % (len(names), n_classes))
+def class_name_list(text):
+    """An argparse type: comma-separated class names, none of them empty
+    (an empty ``--class-names`` is refused, not read as the default) or
+    longer than a title can show."""
+    names = text.split(',')
+    if not text:
+        raise argparse.ArgumentTypeError("'' names no class")
+    if not all(name.strip() for name in names):
+        raise argparse.ArgumentTypeError('%s holds an empty name'
+                                         % quoted(text))
+    longest = max(len(name) for name in names)
+    if longest > MOST_NAME:
+        raise argparse.ArgumentTypeError(
+            'a name of %d characters; a title shows at most %d'
+            % (longest, MOST_NAME))
     return names
 
 
+def image_count(text):
+    """An argparse type: how many images, 1 to ``MOST_PANELS``."""
+    n = cli.positive(int)(text)
+    if n > MOST_PANELS:
+        raise argparse.ArgumentTypeError(
+            'at most %d images fit a picture, got %d' % (MOST_PANELS, n))
+    return n
+
+
+def _names(given, n_classes=0, labels=(), source=None):
+    """The names a picture titles its images with: ``given`` (by
+    ``--class-names``) or the digits, which must name each of a model's
+    ``n_classes`` and every label in ``labels`` (those of ``source``)."""
+    names = given or DIGITS
+    if len(names) < n_classes:
+        if given is None:
+            raise UsageError('the model has %d classes and only the %d '
+                             'digits name them by default: give '
+                             '`class_names` with %d names'
+                             % (n_classes, len(DIGITS), n_classes))
+        raise UsageError('`class_names` gives %d name(s), but there are %d '
+                         'classes' % (len(names), n_classes))
+    top = int(numpy.max(labels)) if len(labels) else -1
+    if len(names) <= top:
+        raise UsageError('`class_names` gives %d name(s), but the labels of '
+                         '%s go up to %d: give at least %d'
+                         % (len(names), source, top, top + 1))
+    return names
+
+
+def _split(args, split):
+    """The first ``args.n`` images of a split of ``args.dataset`` and their
+    labels; DataError when it holds none."""
+    from .data import SPLITS, read_dataset, resolve_dataset
+    x, y = read_dataset(resolve_dataset(args.dataset))[SPLITS.index(split)]
+    if not len(x):
+        raise DataError('%s holds no images in its %s split'
+                        % (args.dataset, split))
+    return x[:args.n], y[:args.n]
+
+
 def _model_and_data(args):
-    """The model's W, b and the probabilities it gives test images."""
-    from .data import read_dataset, resolve_dataset
+    """The first test images, their labels and the probabilities the
+    model gives them."""
     from .engine import theano
     from .modelfile import load_model, model_input
     classifier = load_model(args.model, args.allow_pickle)
-    test_x, test_y = read_dataset(resolve_dataset(args.dataset))[2]
+    test_x, test_y = _split(args, 'test')
     probabilities = theano.function([classifier.input],
                                     classifier.p_y_given_x)(
-        model_input(classifier, test_x[:args.n], args.model, args.dataset))
-    return test_x[:args.n], test_y[:args.n], probabilities
+        model_input(classifier, test_x, args.model, args.dataset))
+    return test_x, test_y, probabilities
 
 
 def _inputs(args):
@@ -224,18 +292,20 @@ def plot(args):
     if args.picture == 'weights':
         from .modelfile import read_model
         W = read_model(args.model, args.allow_pickle)['W']
-        fig = weights_figure(W, _class_names(args.class_names, W.shape[1]))
+        if W.shape[1] > MOST_PANELS:
+            raise DataError('the model has %d classes; a picture shows the '
+                            'weights of at most %d'
+                            % (W.shape[1], MOST_PANELS))
+        fig = weights_figure(W, _names(args.class_names, W.shape[1]))
     elif args.picture == 'samples':
-        from .data import SPLITS, read_dataset, resolve_dataset
-        sets = read_dataset(resolve_dataset(args.dataset))
-        x, y = sets[SPLITS.index(args.split)]
-        x, y = x[:args.n], y[:args.n]
-        names = _class_names(args.class_names, int(y.max()) + 1 if len(y)
-                             else 0)
+        x, y = _split(args, args.split)
+        names = _names(args.class_names, labels=y, source='%s (%s split)'
+                       % (args.dataset, args.split))
         fig = samples_figure(x, y, args.split, names)
     elif args.picture == 'predictions':
         images, labels, probabilities = _model_and_data(args)
-        names = _class_names(args.class_names, probabilities.shape[1])
+        names = _names(args.class_names, probabilities.shape[1], labels,
+                       '%s (test split)' % args.dataset)
         fig = predictions_figure(images, labels, probabilities, names)
     else:
         from .history import history_path, read_history
@@ -264,7 +334,8 @@ def build_parser():
                        help='PNG file to write (default: '
                                      '%s.png)' % name)
         if name in ('weights', 'predictions', 'curve'):
-            p.add_argument('--model', default='best_model.pkl',
+            p.add_argument('--model', type=cli.input_file,
+                           default='best_model.pkl',
                            help='model file (a .npz, or a .pkl for which '
                                 'the .npz beside it is read); for curve, '
                                 'its history file is used')
@@ -272,20 +343,24 @@ def build_parser():
             p.add_argument('--allow-pickle', action='store_true',
                            help=cli.ALLOW_PICKLE_HELP)
         if name in ('samples', 'predictions'):
-            p.add_argument('--dataset', default='mnist.pkl.gz',
+            p.add_argument('--dataset', type=cli.dataset_name,
+                           default='mnist.pkl.gz',
                            help='same forms as for logreg_mnist.train')
-            p.add_argument('-n', type=cli.positive(int), default=20,
-                           help='how many images')
+            p.add_argument('-n', type=image_count, default=20,
+                           help='how many images (at most %d)'
+                                % MOST_PANELS)
         if name == 'samples':
             p.add_argument('--split', choices=['train', 'valid', 'test'],
                            default='train')
         if name == 'curve':
-            p.add_argument('--history', help='history CSV (default: the '
-                                             'one beside --model)')
+            p.add_argument('--history', type=cli.input_file,
+                           help='history CSV (default: the one beside '
+                                '--model)')
         if name != 'curve':
-            p.add_argument('--class-names', help='comma-separated names of '
-                                                 'the classes (default: the '
-                                                 'digits 0-9)')
+            p.add_argument('--class-names', type=class_name_list,
+                           help='comma-separated names of the classes, at '
+                                'most %d characters each (default: the '
+                                'digits 0-9)' % MOST_NAME)
         p.set_defaults(class_names=None)
     return parser
 
