@@ -397,7 +397,54 @@ _REFUSED_OPS = {'PERSID', 'BINPERSID', 'EXT1', 'EXT2', 'EXT4', 'INST', 'OBJ',
                 'NEXT_BUFFER', 'READONLY_BUFFER'}
 
 
-class _DataUnpickler(pickle.Unpickler):
+#: What a dictionary key or a set member of a pickle may be: values whose
+#: hash takes time in proportion to their size (a tuple of references to a
+#: tuple of references ... takes time exponential in its depth).
+_PLAIN_KEYS = (str, bytes, int, float, bool, type(None))
+
+
+def _plain_keys(keys):
+    for key in keys:
+        if type(key) not in _PLAIN_KEYS:
+            raise pickle.UnpicklingError(
+                'a dictionary key or set member of type %s'
+                % cut(type(key).__name__))
+
+
+class _DataUnpickler(pickle._Unpickler):
+    """Python's own unpickler (its Python version, whose steps can be
+    checked), building only what ``find_class`` allows, with plain keys.
+    (After MARK its ``stack`` holds just the items since the mark.)"""
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def load_setitem(self):
+        _plain_keys([self.stack[-2]])
+        super().load_setitem()
+
+    def load_setitems(self):   # also DICT: key, value, key, value ...
+        _plain_keys(self.stack[0::2])
+        super().load_setitems()
+
+    def load_dict(self):
+        _plain_keys(self.stack[0::2])
+        super().load_dict()
+
+    def load_additems(self):   # also FROZENSET: members
+        _plain_keys(self.stack)
+        super().load_additems()
+
+    def load_frozenset(self):
+        _plain_keys(self.stack)
+        super().load_frozenset()
+
+    for _code, _load in ((pickle.SETITEM, load_setitem),
+                         (pickle.SETITEMS, load_setitems),
+                         (pickle.DICT, load_dict),
+                         (pickle.ADDITEMS, load_additems),
+                         (pickle.FROZENSET, load_frozenset)):
+        dispatch[_code[0]] = _load
+    del _code, _load
+
     def __init__(self, file, inert, what, budget):
         super().__init__(file, encoding='latin1')  # Python 2's str: bytes
         self.budget = budget

@@ -101,6 +101,17 @@ def test_a_wide_integer_is_refused_before_any_arithmetic(tmp_path):
                     '(UnpicklingError: an integer of 1048569 bits)' % path)
 
 
+def test_a_key_that_takes_forever_to_hash_is_refused(tmp_path):
+    # a tuple of two references to a tuple of two references ..., 64
+    # levels: hashing it as a dictionary key takes 2**64 steps
+    body = binunicode('a') + b'q\x020' + b'h\x02h\x02\x86q\x020' * 64
+    path = tmp_path / 'key.pkl.gz'
+    path.write_bytes(gzip.compress(b'\x80\x02}' + body + b'h\x02K\x01s.'))
+    line, _ = probe(path, timeout=60)
+    assert line == ('DataError: %s is not a readable pickle (UnpicklingError:'
+                    ' a dictionary key or set member of type tuple)' % path)
+
+
 @pytest.mark.parametrize('kind', ['pkl', 'idx'])
 def test_padding_after_the_data_is_not_read_forever(tmp_path, kind):
     """A gzip file followed by a long run of zeros (here a sparse file of
