@@ -408,7 +408,7 @@ def build_parser():
                              'then every run) instead of a table')
     parser.add_argument('--save-json', type=cli.output_file, metavar='FILE',
                         help='also write the results as JSON to FILE')
-    parser.add_argument('--dataset', default=None,
+    parser.add_argument('--dataset', type=cli.dataset_name,
                         help='time on this dataset (any --dataset that '
                              'train accepts) instead of synthetic data')
     parser.add_argument('--train-size', type=cli.positive(int), default=50000,

@@ -43,12 +43,14 @@ def build_parser():
         'of the test set. The model can be the tutorial\'s pickle or the '
         'portable .npz that training writes beside it.')
     parser.add_argument('--model', default='best_model.pkl',
+                        type=cli.input_file,
                         help='model written by logreg_mnist.train: a .npz, '
                              'or a .pkl, for which the .npz beside it is '
                              'read')
     parser.add_argument('--allow-pickle', action='store_true',
                         help=ALLOW_PICKLE_HELP)
     parser.add_argument('--dataset', default='mnist.pkl.gz',
+                        type=cli.dataset_name,
                         help='dataset whose test split is predicted (same '
                              'forms as for training)')
     parser.add_argument('-n', type=cli.positive(int), default=10,

@@ -196,7 +196,8 @@ def test_a_history_longer_than_a_plot_is_refused(tmp_path):
 
 @pytest.mark.parametrize('command', [
     ['train', '--n-epochs', 1], ['cg', '--n-epochs', 1],
-    ['plot', 'samples'], ['plot', 'predictions']])
+    ['plot', 'samples'], ['plot', 'predictions'], ['predict'],
+    ['benchmark']])
 def test_an_empty_dataset_name_is_refused(tmp_path, command):
     out = run_here(*command, '--dataset', '', cwd=tmp_path)
     prog = ' '.join(map(str, command[:2 if command[0] == 'plot' else 1]))
