@@ -14,7 +14,7 @@ import zipfile
 import numpy
 import pytest
 
-from helpers import run_here, write_idx
+from helpers import run_here, run_module, write_idx
 from logreg_mnist import data, modelfile, safety
 from logreg_mnist.errors import DataError, ModelError, UsageError
 
@@ -173,6 +173,20 @@ def test_pixels_are_checked_after_the_cast_to_floatx(tmp_path):
         data.read_dataset(str(path), dtype='float32')
     assert str(error.value) == ('%s (train split): images contain NaN or '
                                 'infinite values' % path)
+
+
+def test_a_run_in_float32_refuses_a_pixel_the_cast_makes_infinite(tmp_path):
+    x = numpy.full((40, 4), 0.5)
+    x[7, 3] = -1e39
+    path = tmp_path / 'big-pixel.pkl.gz'
+    path.write_bytes(gzip.compress(pickle.dumps(((x, numpy.arange(40) % 10),)
+                                                * 3)))
+    out = run_module('train', '--dataset', path, '--batch-size', 10,
+                     cwd=tmp_path, env={'THEANO_FLAGS': 'floatX=float32'})
+    assert error_line(out, 1) == (
+        'python -m logreg_mnist.train: error: %s (train split): images '
+        'contain NaN or infinite values' % path)
+    assert sorted(os.listdir(tmp_path)) == ['big-pixel.pkl.gz']
 
 
 def test_an_empty_dataset_name_is_refused(tmp_path):
