@@ -197,6 +197,8 @@ def check_splits(sets, path, n_out=N_CLASSES):
         if x.ndim != 2 or not numpy.issubdtype(x.dtype, numpy.number):
             raise DataError('%s: images must be a numeric N x pixels array, '
                             'got %s of %s' % (where, x.shape, x.dtype))
+        if x.shape[1] == 0:
+            raise DataError('%s: images of no pixels' % where)
         if n_in is not None and x.shape[1] != n_in:
             raise DataError('%s: %d pixels per image, but the train split '
                             'has %d' % (where, x.shape[1], n_in))

@@ -142,6 +142,10 @@ def load_model(path, allow_pickle=False):
     from .engine import theano, T
     from .model import LogisticRegression
     info = read_model(path, allow_pickle)
+    # what the weights take once cast to floatX, and once more in the model
+    untrusted.Budget(path, error=ModelError).charge(
+        2 * (info['W'].size + info['b'].size) *
+        numpy.dtype(theano.config.floatX).itemsize)
     classifier = LogisticRegression(input=T.matrix('x'),
                                     n_in=int(info['n_in']),
                                     n_out=int(info['n_out']))
@@ -227,21 +231,31 @@ def model_info(path):
     return _checked(info, path)
 
 
-def _zip_entries(raw):
-    """How many members a zip archive says it holds (its end record, read
-    before the directory is parsed); None when it has no such record."""
+#: The largest directory of a model's archive: MAX_MEMBERS entries of
+#: names far longer than a model's.
+MAX_DIRECTORY = MAX_MEMBERS * 1024
+
+
+def _zip_directory(raw):
+    """``(members, directory bytes)`` that a zip archive's end record
+    announces, read before the directory is parsed (which takes time and
+    memory in proportion to it); (0, 0) when it has no such record."""
     end = raw.rfind(b'PK\x05\x06', max(0, len(raw) - (1 << 16) - 22))
     if end < 0 or len(raw) < end + 22:
-        return None
-    return int.from_bytes(raw[end + 10:end + 12], 'little')
+        return 0, 0
+    return (int.from_bytes(raw[end + 10:end + 12], 'little'),
+            int.from_bytes(raw[end + 12:end + 16], 'little'))
 
 
 def _check_npz_headers(raw, path):
     limit = untrusted.limit_bytes()
-    entries = _zip_entries(raw)
-    if entries is not None and entries > MAX_MEMBERS:
+    entries, directory = _zip_directory(raw)
+    if entries > MAX_MEMBERS:
         raise ModelError('%s holds %d arrays; a model has at most %d'
                          % (path, entries, MAX_MEMBERS))
+    if directory > MAX_DIRECTORY:
+        raise ModelError('%s has a directory of %d bytes; a model\'s takes at '
+                         'most %d' % (path, directory, MAX_DIRECTORY))
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         members = archive.infolist()
         if len(members) > MAX_MEMBERS:
@@ -251,6 +265,14 @@ def _check_npz_headers(raw, path):
             raise ModelError('%s unpacks to more than the limit of %d MB for '
                              'an input file' % (path, limit >> 20))
         for member in members:
+            if member.compress_type not in (zipfile.ZIP_STORED,
+                                            zipfile.ZIP_DEFLATED):
+                # (zipfile unpacks bzip2 and LZMA with no bound: a member
+                # of 1 KB can ask for gigabytes; numpy writes neither)
+                raise ModelError('%s: %s is compressed by method %d; a model '
+                                 'is stored or deflated' % (
+                                     path, quoted(member.filename),
+                                     member.compress_type))
             with archive.open(member) as f:
                 read_header = _NPY_HEADERS.get(
                     numpy.lib.format.read_magic(f))
@@ -259,7 +281,8 @@ def _check_npz_headers(raw, path):
                                      'version numpy writes' % (
                                          path, quoted(member.filename)))
                 shape, _, dtype = read_header(f)
-            if dtype.kind not in untrusted.REAL_KINDS + 'U' or any(
+            if dtype.kind not in untrusted.REAL_KINDS + 'U' or (
+                    dtype.kind != 'U' and dtype.itemsize > 8) or any(
                     n >= untrusted.MAX_DIMENSION for n in shape) or \
                     math.prod(shape) * dtype.itemsize > member.file_size:
                 raise ModelError('%s: %s holds %s of shape %s, not what a '

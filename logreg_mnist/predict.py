@@ -19,10 +19,13 @@ def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
     images of ``dataset``."""
     from .data import read_data
     from .engine import theano
+    from .errors import DataError
     from .modelfile import load_model, model_input
 
     classifier = load_model(model, allow_pickle)
-    test_images = read_data(dataset)[2][0][:n]
+    test_images = read_data(dataset, theano.config.floatX)[2][0][:n]
+    if not len(test_images):
+        raise DataError('%s: the test split holds no images' % dataset)
     labels_of = theano.function([classifier.input], classifier.y_pred)
     predicted_values = numpy.asarray(labels_of(
         model_input(classifier, test_images, model, dataset)))

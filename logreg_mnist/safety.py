@@ -419,9 +419,10 @@ def _open_lock(lock):
                 break
     if fd is not None:
         status = os.fstat(fd)
-        if stat.S_ISREG(status.st_mode) and status.st_size <= 21 and \
-                _LOCK_CONTENT.fullmatch(os.pread(fd, 32, 0) or b'0'):
-            return fd
+        if stat.S_ISREG(status.st_mode) and status.st_nlink == 1 and \
+                status.st_size <= 21 and \
+                _LOCK_CONTENT.fullmatch(os.pread(fd, 32, 0)):
+            return fd   # (one name only: not a hard link to a file of yours)
         os.close(fd)
     raise UsageError('%s is in the way: it is not a lock file this package '
                      'made (one holds a process id); move it or choose '

@@ -3,8 +3,8 @@
 Both train a ``LogisticRegression`` on the shared datasets, judge it on the
 validation minibatches, and whenever it beats its best validation error so
 far, measure it on the test minibatches and save it.  This module holds
-those shared pieces, so that ``sgd.py`` and ``cg.py`` hold little but
-their own algorithm:
+those shared pieces, so that ``sgd.py`` and ``conjugate_gradient.py`` hold
+little but their own algorithm:
 
 * ``minibatch`` / ``n_batches``: how a compiled function reads one
   minibatch of a shared dataset in place;
@@ -26,7 +26,7 @@ import numpy
 
 from .data import N_CLASSES, SPLITS, load_data
 from .engine import jax_mode, theano, T
-from .errors import DataError
+from .errors import DataError, UsageError
 from .history import History, history_path
 from .model import LogisticRegression
 from .modelfile import npz_path, save_model
@@ -73,6 +73,10 @@ def output_paths(model_out):
 def prepared_outputs(model_out):
     """Check the outputs before anything slow happens, hold them against a
     second run, and yield a ``StopRequest`` (Ctrl-C / SIGTERM)."""
+    if model_out.endswith('.history.csv'):   # (another set's history)
+        raise UsageError('`model_out` %s names a training history; choose '
+                         'a model file name, such as best_model.pkl'
+                         % model_out)
     check_writable(output_paths(model_out))
     with reading_inputs(), exclusive(model_out), stop_requests() as stop:
         yield stop

@@ -43,7 +43,8 @@ DEFAULT_LIMIT_MB = 1024
 #: references millions of times to make a huge list is refused.
 MAX_PICKLE_OPS = 100000
 
-#: Kinds of numpy arrays a file may hold: booleans, integers, floats.
+#: Kinds of numpy arrays a file may hold: booleans, integers, floats (of
+#: at most 8 bytes: float128 is refused, it is no engine's floatX).
 REAL_KINDS = 'biuf'
 
 
@@ -82,20 +83,25 @@ class Budget(object):
     ``path``.  One budget can span several files (the four of an IDX
     folder)."""
 
-    def __init__(self, path, limit=None, error=DataError):
+    def __init__(self, path, limit=None, error=DataError, why=None):
         self.path, self.error = path, error
         self.limit = limit_bytes() if limit is None else limit
+        self.why = why   # what passing the limit means, if not its size
         self.spent = 0
 
     def charge(self, size):
         self.spent += size
-        if self.spent > self.limit:
-            raise _too_big(self.path, self.limit, self.error)
+        self.check(0)
 
     def check(self, size):
         """Raise now if ``size`` more bytes would pass the limit."""
         if self.spent + size > self.limit:
-            raise _too_big(self.path, self.limit, self.error)
+            self.refuse()
+
+    def refuse(self):
+        if self.why:
+            raise self.error('%s: %s' % (self.path, self.why))
+        raise _too_big(self.path, self.limit, self.error)
 
 
 def check_regular(path, error=DataError):
@@ -133,6 +139,7 @@ class _Content(io.RawIOBase):
         self.path, self.budget, self.error = path, budget, budget.error
         self.size = 0        # bytes of content given out so far
         self.read_in = 0     # bytes read from the file so far
+        self.disk_limit = limit_bytes()   # however small the budget
         self.file = open(path, 'rb')
         head = self._read_file()
         self.gzipped = head[:2] == b'\x1f\x8b'
@@ -150,8 +157,8 @@ class _Content(io.RawIOBase):
     def _read_file(self):
         data = self.file.read(CHUNK)
         self.read_in += len(data)
-        if self.read_in > self.budget.limit + CHUNK:
-            raise _too_big(self.path, self.budget.limit, self.error)
+        if self.read_in > self.disk_limit + CHUNK:
+            raise _too_big(self.path, self.disk_limit, self.error)
         return data
 
     def readable(self):
@@ -222,8 +229,8 @@ def open_content(path, error=DataError, budget=None):
     larger on disk than the limit is refused before it is read."""
     budget = budget or Budget(path, error=error)
     size = check_regular(path, budget.error).st_size
-    if size > budget.limit + CHUNK:   # (a gzip'd file: a little more)
-        raise _too_big(path, budget.limit, budget.error)
+    if size > limit_bytes() + CHUNK:   # (a gzip'd file: a little more)
+        raise _too_big(path, limit_bytes(), budget.error)
     try:
         return io.BufferedReader(_Content(path, budget), CHUNK)
     except OSError as e:
@@ -289,7 +296,8 @@ class Inert(object):
 
 def _check_dtype(dtype):
     if (not isinstance(dtype, numpy.dtype) or dtype.kind not in REAL_KINDS
-            or dtype.fields is not None or dtype.shape != ()):
+            or dtype.itemsize > 8 or dtype.fields is not None
+            or dtype.shape != ()):
         raise pickle.UnpicklingError('an array of %s, not of real numbers'
                                      % quoted(dtype))
     return dtype
@@ -479,15 +487,21 @@ class _Sized(object):
     def __init__(self, stream, budget):
         self.stream, self.budget = stream, budget
 
+    def _claim(self, size):
+        if size > 0 and self.stream.tell() + size > self.budget.limit:
+            self.budget.refuse()
+
     def read(self, size=-1):
-        if size is not None and size > 0 and \
-                self.stream.tell() + size > self.budget.limit:
-            raise _too_big(self.budget.path, self.budget.limit,
-                           self.budget.error)
+        if size is not None:
+            self._claim(size)
         return self.stream.read(size)
 
     def readline(self, size=-1):
         return self.stream.readline(CHUNK if size < 0 else size)
+
+    def readinto(self, buffer):
+        self._claim(len(buffer))
+        return self.stream.readinto(buffer)
 
 
 def _scan(stream, budget):
@@ -503,7 +517,9 @@ def _scan(stream, budget):
                                          % MAX_PICKLE_OPS)
         if opcode.name in _REFUSED_OPS:
             raise pickle.UnpicklingError('opcode %s' % opcode.name)
-        if isinstance(arg, (str, bytes, bytearray)):
+        if isinstance(arg, str):   # (as held: 1, 2 or 4 bytes a character)
+            strings += sys.getsizeof(arg)
+        elif isinstance(arg, (bytes, bytearray)):
             strings += len(arg)
         elif isinstance(arg, int) and arg.bit_length() > MAX_INT_BITS:
             raise pickle.UnpicklingError('an integer of %d bits'
@@ -535,10 +551,14 @@ def read_pickle(path, what='a data file', inert=(), error=DataError):
             while stream.read(CHUNK):
                 pass
         size = stream.raw.size
-    budget = Budget(path, min(limit_bytes(), 2 * size + CHUNK), error)
-    with open_content(path, error, Budget(path, size, error)) as stream:
+    budget = Budget(path, min(limit_bytes(), 2 * size + CHUNK), error,
+                    why='a pickle that builds more than twice what it holds')
+    content = Budget(path, size, error,
+                     why='the pickle asks for more bytes than the file holds')
+    with open_content(path, error, content) as stream:
         budget.charge(strings)
-        return _DataUnpickler(stream, inert, what, budget).load()
+        return _DataUnpickler(_Sized(stream, content), inert, what,
+                              budget).load()
 
 
 def as_array(obj):

@@ -69,7 +69,8 @@ def test_a_string_decoded_again_and_again_is_charged_each_time(tmp_path):
     path.write_bytes(gzip.compress(memo_pickle(b'(' + call * 4000 + b'l')))
     assert path.stat().st_size < 20000
     line, grown = probe(path)
-    assert line.startswith('DataError: %s holds more than' % path), line
+    assert line == ('DataError: %s: a pickle that builds more than twice '
+                    'what it holds' % path), line
     assert grown < 32 << 20
 
 
@@ -293,3 +294,143 @@ def test_no_output_replaces_a_file_the_run_reads(tmp_path, idx_folder,
         % (images, images))
     assert files(idx_folder) == before
     assert (tmp_path / 'link.png').is_symlink()
+
+
+########################################
+# More of the same classes, found later
+########################################
+
+def test_cg_chooses_its_engine_after_parsing(tmp_path):
+    out = run_module('cg', '--help', env={'LOGREG_MNIST_ENGINE': 'foo',
+                                          'THEANO_FLAGS': 'floatX="x'})
+    assert out.returncode == 0 and out.stderr == '', out.stderr
+    assert out.stdout.startswith('usage: python -m logreg_mnist.cg')
+    out = run_module('cg', '--dataset', tmp_path / 'missing.pkl.gz',
+                     env={'THEANO_FLAGS': 'floatX="x'})
+    assert 'error: THEANO_FLAGS=floatX="x: the value of floatX opens a ' \
+        'quote' in error_line(out, 1)
+
+
+def test_a_model_member_compressed_otherwise_than_numpy_does(tmp_path):
+    path = tmp_path / 'bz.npz'
+    npz(path, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    with zipfile.ZipFile(path, 'a', zipfile.ZIP_BZIP2) as archive:
+        archive.writestr('extra.npy', b'\0' * (1 << 20))
+    with pytest.raises(ModelError) as error:
+        modelfile.read_model(str(path))
+    assert str(error.value) == ("%s: 'extra.npy' is compressed by method 12; "
+                                "a model is stored or deflated" % path)
+
+
+def test_a_zip_directory_larger_than_a_model_needs(tmp_path):
+    path = tmp_path / 'directory.npz'
+    npz(path, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    raw = bytearray(path.read_bytes())
+    end = raw.rfind(b'PK\x05\x06')
+    raw[end + 12:end + 16] = (1 << 30).to_bytes(4, 'little')   # a lie
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelError, match=r'has a directory of 1073741824 '
+                       r"bytes; a model's takes at most 65536"):
+        modelfile.read_model(str(path))
+
+
+def test_arrays_wider_than_float64_are_refused(tmp_path):
+    wide = numpy.zeros((2, 4), numpy.longdouble)
+    if wide.dtype.itemsize <= 8:
+        pytest.skip('long double is float64 here')
+    path = tmp_path / 'wide.pkl.gz'
+    path.write_bytes(gzip.compress(pickle.dumps(((wide, numpy.zeros(2)),)
+                                                * 3, protocol=2)))
+    with pytest.raises(DataError, match='not of real numbers'):
+        data.read_dataset(str(path))
+    model = tmp_path / 'wide.npz'
+    npz(model, W=numpy.zeros((4, 10), numpy.longdouble), b=numpy.zeros(10),
+        n_in=4, n_out=10)
+    with pytest.raises(ModelError, match='not what a model holds'):
+        modelfile.read_model(str(model))
+
+
+def test_images_of_no_pixels_are_refused(tmp_path):
+    path = tmp_path / 'empty-images.pkl.gz'
+    path.write_bytes(gzip.compress(pickle.dumps(
+        ((numpy.zeros((5, 0)), numpy.zeros(5, int)),) * 3)))
+    with pytest.raises(DataError) as error:
+        data.read_dataset(str(path))
+    assert str(error.value) == '%s (train split): images of no pixels' % path
+
+
+def test_many_empty_gzip_members_before_the_data_are_read(tmp_path):
+    sets = ((numpy.ones((2, 3)), numpy.array([1, 2])),) * 3
+    path = tmp_path / 'members.pkl.gz'
+    path.write_bytes(gzip.compress(b'') * 20000 +
+                     gzip.compress(pickle.dumps(sets)))
+    numpy.testing.assert_array_equal(data.read_dataset(str(path))[2][1],
+                                     [1, 2])
+
+
+def test_a_frame_longer_than_its_file(tmp_path):
+    frame = b'\x80\x04\x95' + (1 << 40).to_bytes(8, 'little') + b'N.'
+    path = tmp_path / 'frame.pkl.gz'
+    path.write_bytes(gzip.compress(frame))
+    line, grown = probe(path)
+    assert line == ('DataError: %s: the pickle asks for more bytes than the '
+                    'file holds' % path), line
+    assert grown < 32 << 20
+
+
+def test_a_model_cast_to_floatx_is_charged(tmp_path, monkeypatch):
+    path = tmp_path / 'bytes.npz'
+    npz(path, W=numpy.ones((150000, 10), numpy.uint8), b=numpy.zeros(10),
+        n_in=150000, n_out=10)
+    monkeypatch.setenv('LOGREG_MNIST_MAX_MB', '2')
+    assert modelfile.read_model(str(path))['W'].nbytes == 1500000
+    with pytest.raises(ModelError, match='holds more than 2 MB'):
+        modelfile.load_model(str(path))
+
+
+def test_predict_checks_the_test_images(tmp_path):
+    model = tmp_path / 'm.npz'
+    npz(model, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    x = numpy.full((3, 4), 0.5)
+    x[1, 2] = 1e300
+    y = numpy.arange(3)
+    for name, sets in (('inf.pkl.gz', ((x, y),) * 3),
+                       ('none.pkl.gz', ((x, y), (x, y), (x[:0], y[:0])))):
+        (tmp_path / name).write_bytes(gzip.compress(pickle.dumps(sets)))
+    out = run_module('predict', '--model', model, '--dataset', 'inf.pkl.gz',
+                     cwd=tmp_path, env={'THEANO_FLAGS': 'floatX=float32'})
+    assert error_line(out, 1).endswith('inf.pkl.gz (train split): images '
+                                       'contain NaN or infinite values')
+    out = run_here('predict', '--model', model, '--dataset', 'none.pkl.gz',
+                   cwd=tmp_path)
+    assert error_line(out, 1) == ('python -m logreg_mnist.predict: error: '
+                                  'none.pkl.gz: the test split holds no '
+                                  'images')
+
+
+def test_a_lock_is_never_a_link_or_an_empty_file(tmp_path):
+    mine = tmp_path / 'pkg-init.py'
+    mine.write_text('')
+    os.link(mine, tmp_path / '.m.lock')
+    (tmp_path / '.n.lock').write_text('')
+    for stem in ('m', 'n'):
+        with pytest.raises(UsageError, match='is in the way'):
+            with safety.exclusive(str(tmp_path / stem)):
+                pass
+    assert mine.read_text() == '' and (tmp_path / '.n.lock').exists()
+    with open(tmp_path / '.m.lock', 'w') as f:   # (still the same file)
+        f.write('12\n')
+    with pytest.raises(UsageError, match='is in the way'):   # two names
+        with safety.exclusive(str(tmp_path / 'm')):
+            pass
+    assert mine.read_text() == '12\n'
+
+
+def test_a_model_out_that_names_a_history_is_refused(tmp_path):
+    out = run_here('train', '--dataset', tmp_path / 'missing.pkl.gz',
+                   '--model-out', 'm.history.csv', cwd=tmp_path)
+    assert error_line(out) == (
+        'python -m logreg_mnist.train: error: --model-out m.history.csv names '
+        'a training history; choose a model file name, such as '
+        'best_model.pkl')
+    assert os.listdir(tmp_path) == []
