@@ -1,6 +1,7 @@
 """``python -m logreg_mnist.cg``: train the same model with conjugate
 gradient (see ``conjugate_gradient``)."""
 from . import cli
+from .defaults import CG_ITERATIONS
 
 
 def build_parser():
@@ -10,7 +11,8 @@ def build_parser():
         'gradient (fmin_cg) on the whole training set, as the Theano '
         'tutorial logistic_cg.py does: each iteration validates, and the '
         'best model is saved like logreg_mnist.train saves it.')
-    cli.add_training_arguments(parser, 50, 'maximal number of CG iterations')
+    cli.add_training_arguments(parser, CG_ITERATIONS,
+                               'maximal number of CG iterations')
     return parser
 
 

@@ -25,6 +25,7 @@ import sys
 
 from . import ENGINE_VARIABLE
 from .data import DATA_FOLDER_HELP
+from .defaults import BATCH_SIZE, DATASET, MODEL
 from .errors import LogregError, TrainingInterrupted, UsageError
 from .safety import output_problem, reading_inputs
 
@@ -80,7 +81,7 @@ def new_parser(prog, description):
 def add_training_arguments(parser, n_epochs, epochs_help):
     """The options ``train`` and ``cg`` share: data, length, batch, output."""
     parser.add_argument(
-        '--dataset', type=dataset_name, default='mnist.pkl.gz',
+        '--dataset', type=dataset_name, default=DATASET,
         help="the tutorial's mnist.pkl.gz (looked for in the data folder, "
              "where the four IDX files do too; downloaded there when "
              "missing), another pickle of the same structure, or a "
@@ -88,10 +89,11 @@ def add_training_arguments(parser, n_epochs, epochs_help):
              "is " + DATA_FOLDER_HELP)
     parser.add_argument('--n-epochs', type=positive(int), default=n_epochs,
                         help=epochs_help)
-    parser.add_argument('--batch-size', type=positive(int), default=600,
+    parser.add_argument('--batch-size', type=positive(int),
+                        default=BATCH_SIZE,
                         help='examples per minibatch')
     parser.add_argument('--model-out', type=output_file,
-                        default='best_model.pkl',
+                        default=MODEL,
                         help='where the best model is pickled on every '
                              'improvement; the .npz every command reads '
                              '(weights and provenance, no code) and the '

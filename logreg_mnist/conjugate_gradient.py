@@ -1,4 +1,4 @@
-"""The same model, fitted by conjugate gradient (``python -m logreg_mnist.cg``).
+"""The model fitted by conjugate gradient (``python -m logreg_mnist.cg``).
 
 The tutorial's ``logistic_cg.py``.  SciPy's ``fmin_cg`` works on one flat
 vector, so ``theta`` packs ``W`` (row after row) and then ``b``.  The cost
@@ -14,6 +14,7 @@ saved just as SGD saves it, so ``predict`` and the pictures work on it.
 import numpy
 import scipy.optimize
 
+from .defaults import BATCH_SIZE, CG_ITERATIONS, DATASET, MODEL
 from .engine import compiling_line, describe, theano, T
 from .errors import TrainingInterrupted
 from .progress import StatusLine
@@ -85,8 +86,8 @@ class Objective(object):
         return total / self.n_batches
 
 
-def cg_optimization_mnist(n_epochs=50, dataset='mnist.pkl.gz',
-                          batch_size=600, model_out='best_model.pkl'):
+def cg_optimization_mnist(n_epochs=CG_ITERATIONS, dataset=DATASET,
+                          batch_size=BATCH_SIZE, model_out=MODEL):
     """Fit the classifier to ``dataset`` with at most ``n_epochs`` CG
     iterations, saving each new best to ``model_out``.
 

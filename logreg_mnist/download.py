@@ -41,6 +41,7 @@ import urllib.parse
 import urllib.request
 
 from . import untrusted
+from .defaults import DATASET
 from .errors import DataError, quoted
 from .progress import StatusLine
 from .safety import atomic_write
@@ -48,7 +49,7 @@ from .safety import atomic_write
 MIRRORS_VARIABLE = 'LOGREG_MNIST_MIRRORS'
 
 #: The tutorial's file: its size and MD5, and where copies of it live.
-MNIST_PKL = 'mnist.pkl.gz'
+MNIST_PKL = DATASET
 MNIST_PKL_SIZE = 16168813
 MNIST_PKL_MD5 = 'a02cd19f81d51c426d7ca14024243ce9'
 MNIST_PKL_URLS = [

@@ -11,9 +11,10 @@ import numpy
 
 from . import cli
 from .cli import ALLOW_PICKLE_HELP
+from .defaults import DATASET, MODEL
 
 
-def predict(model='best_model.pkl', dataset='mnist.pkl.gz', n=10,
+def predict(model=MODEL, dataset=DATASET, n=10,
             allow_pickle=False):
     """Print and return the labels ``model`` gives the first ``n`` test
     images of ``dataset``."""
@@ -45,14 +46,14 @@ def build_parser():
         'Print the labels a trained model predicts for the first N images '
         'of the test set. The model can be the tutorial\'s pickle or the '
         'portable .npz that training writes beside it.')
-    parser.add_argument('--model', default='best_model.pkl',
+    parser.add_argument('--model', default=MODEL,
                         type=cli.input_file,
                         help='model written by logreg_mnist.train: a .npz, '
                              'or a .pkl, for which the .npz beside it is '
                              'read')
     parser.add_argument('--allow-pickle', action='store_true',
                         help=ALLOW_PICKLE_HELP)
-    parser.add_argument('--dataset', default='mnist.pkl.gz',
+    parser.add_argument('--dataset', default=DATASET,
                         type=cli.dataset_name,
                         help='dataset whose test split is predicted (same '
                              'forms as for training)')

@@ -15,6 +15,8 @@ taken so far.
 import numpy
 
 from . import kernel
+from .defaults import (BATCH_SIZE, DATASET, LEARNING_RATE, MODEL,
+                       N_EPOCHS)
 from .engine import (compiling_line, describe, host_array, quiet_autocast,
                      theano, T)
 from .errors import TrainingInterrupted, TrainingStopped
@@ -23,7 +25,7 @@ from .training import (Run, compile_now, evaluators, load_for_training,
                        minibatch, n_batches, new_model, prepared_outputs)
 
 
-def build_model(datasets, learning_rate=0.13, batch_size=600):
+def build_model(datasets, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE):
     """The classifier and the compiled ``train_model``, ``validate_model``
     and ``test_model`` over the three shared (x, y) pairs of ``datasets``.
     """
@@ -145,9 +147,9 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     return run, train_model, n_batches(datasets[0][0], batch_size)
 
 
-def sgd_optimization_mnist(learning_rate=0.13, n_epochs=1000,
-                           dataset='mnist.pkl.gz', batch_size=600,
-                           model_out='best_model.pkl'):
+def sgd_optimization_mnist(learning_rate=LEARNING_RATE, n_epochs=N_EPOCHS,
+                           dataset=DATASET, batch_size=BATCH_SIZE,
+                           model_out=MODEL):
     """Train on ``dataset`` (see ``data.load_data``) with the tutorial's
     minibatch SGD and early stopping, saving each new best to
     ``model_out`` (and the ``.npz`` and history beside it).

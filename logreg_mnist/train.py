@@ -1,5 +1,6 @@
 """``python -m logreg_mnist.train``: train the tutorial's model with SGD."""
 from . import cli
+from .defaults import LEARNING_RATE, N_EPOCHS
 
 
 def build_parser():
@@ -10,10 +11,10 @@ def build_parser():
         'does. The best model so far is saved to --model-out on every '
         'improvement. Choose the device and precision with THEANO_FLAGS, '
         'e.g. THEANO_FLAGS=floatX=float32 or THEANO_FLAGS=device=cuda.')
-    cli.add_training_arguments(parser, 1000,
+    cli.add_training_arguments(parser, N_EPOCHS,
                                'maximal number of epochs to run')
     parser.add_argument('--learning-rate', type=cli.positive(float),
-                        default=0.13, help='SGD step size')
+                        default=LEARNING_RATE, help='SGD step size')
     return parser
 
 
