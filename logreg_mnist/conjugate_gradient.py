@@ -17,7 +17,7 @@ import scipy.optimize
 from .defaults import BATCH_SIZE, CG_ITERATIONS, DATASET, MODEL
 from .engine import compiling_line, describe, theano, T
 from .errors import TrainingInterrupted
-from .progress import StatusLine
+from .cli.progress import StatusLine
 from .training import (Run, compile_now, evaluators, load_for_training,
                        minibatch, n_batches, new_model, prepared_outputs)
 

@@ -43,7 +43,7 @@ import urllib.request
 from . import untrusted
 from .defaults import DATASET
 from .errors import DataError, quoted
-from .progress import StatusLine
+from .cli.progress import StatusLine
 from .safety import atomic_write
 
 MIRRORS_VARIABLE = 'LOGREG_MNIST_MIRRORS'

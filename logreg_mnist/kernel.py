@@ -196,17 +196,16 @@ class Mistakes(_KernelOp):
         """ % locals()
 
 
-def fuse(classifier, y, cost, g_W, g_b, errors):
-    """``(cost, g_W, g_b, errors, mode)`` for training to compile: the
-    graph's cost, gradients and zero-one loss of ``classifier`` on labels
-    ``y`` with the default mode; or, where the kernel is used (``enabled``),
-    the kernel's ops computing the same in their place, with the mode that
-    runs them."""
-    if not enabled():
-        return cost, g_W, g_b, errors, None
+#: The mode that compiles functions holding the kernel's ops.
+MODE = C_MODE
+
+
+def fused(classifier, y):
+    """``(cost, g_W, g_b, errors)`` of ``classifier`` on labels ``y``, as the
+    graph computes them, from the kernel's two ops (see ``enabled``)."""
     inputs = (classifier.input, y, classifier.W, classifier.b)
     cost, g_W, g_b = Step()(*inputs)
-    return cost, g_W, g_b, Mistakes()(*inputs), C_MODE
+    return cost, g_W, g_b, Mistakes()(*inputs)
 
 
 def announce():

@@ -34,7 +34,8 @@ import numpy
 
 from . import untrusted
 from .errors import DataError, ModelError, cut, quoted
-from .safety import atomic_writes, deferred_interrupts
+from .cli.signals import deferred_interrupts
+from .safety import atomic_writes
 
 #: The classes a pickled model may name: the model's own and the engine
 #: objects of its graph.  (Read off models saved by both optimisers, in

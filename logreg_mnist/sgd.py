@@ -12,15 +12,12 @@ or earlier once ``patience`` steps have gone by with no new best: each
 improvement of at least 0.5 % pushes the patience out to twice the steps
 taken so far.
 """
-import numpy
-
 from . import kernel
 from .defaults import (BATCH_SIZE, DATASET, LEARNING_RATE, MODEL,
                        N_EPOCHS)
-from .engine import (compiling_line, describe, host_array, quiet_autocast,
-                     theano, T)
-from .errors import TrainingInterrupted, TrainingStopped
-from .progress import StatusLine
+from .cli.watch import Watch
+from .engine import compiling_line, describe, quiet_autocast, theano, T
+from .errors import TrainingStopped
 from .training import (Run, compile_now, evaluators, load_for_training,
                        minibatch, n_batches, new_model, prepared_outputs)
 
@@ -34,11 +31,33 @@ def build_model(datasets, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE):
     g_W = T.grad(cost=cost, wrt=classifier.W)
     g_b = T.grad(cost=cost, wrt=classifier.b)
     errors = classifier.errors(y)
-    # kernel.c computes the same in one pass, where it runs (float32, CPU)
-    cost, g_W, g_b, errors, mode = kernel.fuse(classifier, y, cost, g_W, g_b,
-                                               errors)
+    return compile_trio(classifier, index, x, y, cost, g_W, g_b, errors,
+                        datasets, learning_rate, batch_size)
 
-    # one plain gradient step on W and b per call
+
+def build_fused_model(datasets, learning_rate=LEARNING_RATE,
+                      batch_size=BATCH_SIZE):
+    """``build_model`` with the cost, both gradients and the errors
+    computed by ``kernel.c`` in one pass over a minibatch: the same
+    arithmetic, as one op (float32 on the CPU, see ``kernel``)."""
+    classifier, index, x, y = new_model(datasets)
+    cost, g_W, g_b, errors = kernel.fused(classifier, y)
+    return compile_trio(classifier, index, x, y, cost, g_W, g_b, errors,
+                        datasets, learning_rate, batch_size, kernel.MODE)
+
+
+def chosen_build():
+    """The one place where the fused kernel is chosen: ``build_fused_model``
+    where it runs (float32 on the CPU, see ``kernel.enabled``), else the
+    tutorial's ``build_model``."""
+    return build_fused_model if kernel.enabled() else build_model
+
+
+def compile_trio(classifier, index, x, y, cost, g_W, g_b, errors, datasets,
+                 learning_rate, batch_size, mode=None):
+    """``(classifier, train_model, validate_model, test_model)``: one plain
+    gradient step on W and b per call of ``train_model``, which returns
+    the minibatch's cost; ``errors`` on a validation or test minibatch."""
     with quiet_autocast():
         updates = [(classifier.W, classifier.W - learning_rate * g_W),
                    (classifier.b, classifier.b - learning_rate * g_b)]
@@ -49,66 +68,6 @@ def build_model(datasets, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE):
     validate_model, test_model = evaluators(errors, index, x, y, datasets,
                                             batch_size, mode)
     return classifier, train_model, validate_model, test_model
-
-
-class Watch(object):
-    """What the loop looks out for besides the algorithm: a cost that
-    became NaN or infinite (a learning rate too large), Ctrl-C or SIGTERM
-    (``stop``), and a live progress line on a terminal.
-
-    Reading a cost back from a GPU waits for the device, so the costs are
-    kept where they are and looked at together (``check``), before each
-    validation and at the end: no model with NaN weights is ever saved.
-    """
-
-    def __init__(self, stop, learning_rate, run, n_train_batches):
-        self.stop = stop
-        self.learning_rate = learning_rate
-        self.run = run
-        self.n_train_batches = n_train_batches
-        self.status = StatusLine()
-        self.costs = []
-        self.checked = 0   # steps before self.costs[0]
-        self.mean_cost = None   # of the steps checked last (the history)
-        self.where = None   # the last step, in words
-
-    def step(self, cost, epoch, minibatch_index):
-        """Take note of a step's cost; show it now and then."""
-        self.costs.append(cost)
-        self.where = 'at epoch %i, minibatch %i/%i' % (
-            epoch, minibatch_index + 1, self.n_train_batches)
-        if self.status.enabled and self.status.due():
-            self.status.update('epoch %i: minibatch %i/%i, cost %.4f' % (
-                epoch, minibatch_index + 1, self.n_train_batches, cost))
-
-    def check(self):
-        """Raise TrainingStopped, naming the step, if a cost since the last
-        check is not finite."""
-        self.status.clear()
-        costs = host_array(self.costs)
-        bad = numpy.flatnonzero(~numpy.isfinite(costs))
-        first = self.checked
-        self.checked += len(self.costs)
-        self.costs = []
-        if not len(bad):
-            self.mean_cost = float(costs.mean()) if len(costs) else None
-        else:
-            epoch, minibatch_index = divmod(first + int(bad[0]),
-                                            self.n_train_batches)
-            raise TrainingStopped(
-                'the cost became %s at epoch %i, minibatch %i/%i: the '
-                'learning rate %g is too large; %s' % (
-                    costs[bad[0]], epoch + 1, minibatch_index + 1,
-                    self.n_train_batches, self.learning_rate,
-                    self.run.what_is_saved()))
-
-    def stop_if_asked(self):
-        """Raise TrainingInterrupted if Ctrl-C or SIGTERM asked to stop
-        (TrainingStopped if the cost diverged before)."""
-        if self.stop:
-            self.check()
-            raise TrainingInterrupted('training interrupted %s; %s' % (
-                self.where, self.run.what_is_saved()))
 
 
 def validate(run, epoch, minibatch_index, n_train_batches, iteration,
@@ -136,7 +95,7 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     print('... building the model', flush=True)
     print(describe(), flush=True)
     print(compiling_line(), flush=True)
-    classifier, train_model, validate_model, test_model = build_model(
+    classifier, train_model, validate_model, test_model = chosen_build()(
         datasets, learning_rate, batch_size)
     compile_now(classifier.params, [train_model, validate_model, test_model])
     kernel.announce()

@@ -30,8 +30,9 @@ from .errors import DataError, UsageError
 from .history import History, history_path
 from .model import LogisticRegression
 from .modelfile import npz_path, save_model
+from .cli.signals import stop_requests
 from .safety import (check_target, check_writable, exclusive,
-                     reading_inputs, stop_requests)
+                     reading_inputs)
 
 
 def minibatch(x, y, set_x, set_y, index, batch_size):

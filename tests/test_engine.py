@@ -496,8 +496,8 @@ def test_a_lock_left_by_a_process_that_died_is_taken_quietly(tmp_path):
 COMPILED = """
 import logreg_mnist.engine as e
 from logreg_mnist.data import load_data
-from logreg_mnist.sgd import build_model
-build_model(load_data(%r), batch_size=20)
+from logreg_mnist.sgd import chosen_build
+chosen_build()(load_data(%r), batch_size=20)
 if e.NAME == 'theano':
     from theano.gof.cc import get_module_cache
 else:

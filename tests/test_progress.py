@@ -5,7 +5,7 @@ import pty
 import subprocess
 import sys
 
-from logreg_mnist.progress import StatusLine
+from logreg_mnist.cli.progress import StatusLine
 
 
 class Terminal(io.StringIO):

@@ -298,7 +298,7 @@ class _SignalsInItsFinalizer(object):
 
 @pytest.mark.parametrize('then', ['keep compiling', 'start training'])
 def test_an_interrupt_that_python_dropped_still_stops_the_run(capfd, then):
-    from logreg_mnist.safety import stop_requests
+    from logreg_mnist.cli.signals import stop_requests
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         with stop_requests() as stop:

@@ -23,11 +23,9 @@ import re
 import signal
 import sys
 
-from . import ENGINE_VARIABLE
-from .data import DATA_FOLDER_HELP
-from .defaults import BATCH_SIZE, DATASET, MODEL
-from .errors import LogregError, TrainingInterrupted, UsageError
-from .safety import output_problem, reading_inputs
+from .. import ENGINE_VARIABLE
+from ..defaults import BATCH_SIZE, DATASET, MODEL
+from ..errors import LogregError, TrainingInterrupted, UsageError
 
 #: Exit statuses: a bad command-line value, a run stopped by the user.
 USAGE, INTERRUPTED = 2, 130
@@ -80,6 +78,7 @@ def new_parser(prog, description):
 
 def add_training_arguments(parser, n_epochs, epochs_help):
     """The options ``train`` and ``cg`` share: data, length, batch, output."""
+    from ..data import DATA_FOLDER_HELP
     parser.add_argument(
         '--dataset', type=dataset_name, default=DATASET,
         help="the tutorial's mnist.pkl.gz (looked for in the data folder, "
@@ -140,6 +139,7 @@ def output_file(text):
     if text and not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(
             'folder %s does not exist' % os.path.dirname(text))
+    from ..safety import output_problem
     problem = output_problem(text)
     if problem:
         raise argparse.ArgumentTypeError(problem)
@@ -293,6 +293,7 @@ def _run(parser, action, argv):
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        from ..safety import reading_inputs
         with reading_inputs():   # no output may replace what it reads
             result = action(args)
         sys.stdout.flush()   # here, where a failure is still ours to report
@@ -313,7 +314,7 @@ def _run(parser, action, argv):
     except Exception as e:   # MemoryError and OSError among them
         if getattr(e, 'filename', None) == _NamedOutput.NAME:
             _drop_stdout()
-        engine = sys.modules.get(__package__ + '.engine')
+        engine = sys.modules.get(__package__.rsplit('.', 1)[0] + '.engine')
         problem = engine and engine.failure(e)
         if problem is None and isinstance(e, (OSError, MemoryError)):
             problem = system_error(e)
