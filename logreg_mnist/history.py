@@ -12,7 +12,8 @@ training stops unless a new best pushes it further out).
 Files written before the last two columns existed are still read: the
 missing values come back as None.  What is read must be something a plot
 can place: counts from 1 to below 2**53 (exact as floats), error rates in
-0..1, costs from 0 to 1e300, at most ``MOST_ROWS`` rows; anything else is
+0..1, costs from 0 to 1e300, at most ``MOST_ROWS`` rows of at most
+``MOST_COLUMNS`` columns, in at most ``MOST_BYTES``; anything else is
 refused in one line that names the file, the line and the value.
 
 The file is rewritten whole, atomically, each time the model is saved and
@@ -89,6 +90,16 @@ MOST_ROWS = 100000
 #: The columns every history has (the others may be missing).
 REQUIRED = FIELDS[:4]
 
+#: The most columns a history's first line may name: those of ``FIELDS``
+#: and some to spare.  (A reader fills a dict of every column for each row:
+#: a header of a million columns took a minute for 200 rows.)
+MOST_COLUMNS = 32
+
+#: The most bytes a history file may hold: ``MOST_ROWS`` rows of the
+#: longest values read take about 13 MB.  (A file in /proc says it holds
+#: 0 bytes, and holds gigabytes.)
+MOST_BYTES = 16 << 20
+
 
 def _value(row, key, kind):
     """The number in column ``key`` (None when empty or absent), or a
@@ -138,12 +149,35 @@ def _row(row):
         for key in FIELDS}
 
 
+def _read(path):
+    """The bytes of the history file ``path``: at most ``MOST_BYTES`` of
+    them (or the input limit, if that is lower), or DataError."""
+    limit = untrusted.limit_bytes()
+    budget = untrusted.Budget(path, min(limit, MOST_BYTES))
+    too_big = DataError('%s holds more than %d MB, more than a training '
+                        'history does' % (path, MOST_BYTES >> 20))
+    if limit <= MOST_BYTES:   # (the input limit's message, which says how
+        return untrusted.read_bytes(path, budget=budget)  # to raise it)
+    if untrusted.check_regular(path).st_size > MOST_BYTES:
+        raise too_big
+    try:
+        return untrusted.read_bytes(path, budget=budget)
+    except DataError:
+        if budget.spent > budget.limit:
+            raise too_big from None
+        raise
+
+
 def read_history(path):
     """The rows of a history file as dicts (None where a value is absent)."""
-    raw = untrusted.read_bytes(path)
+    raw = _read(path)
     out = []
     try:
         reader = csv.DictReader(io.StringIO(raw.decode('ascii')))
+        if reader.fieldnames and len(reader.fieldnames) > MOST_COLUMNS:
+            raise ValueError('line 1: %d columns, more than the %d a '
+                             'history may have'
+                             % (len(reader.fieldnames), MOST_COLUMNS))
         for key in REQUIRED if reader.fieldnames else ():   # (empty file)
             if key not in reader.fieldnames:
                 raise ValueError('line 1 names no %s column' % key)

@@ -18,12 +18,15 @@ a name for every class the model has and every label the images have.
 """
 import argparse
 import math
+import re
+import unicodedata
+import warnings
 
 import numpy
 
 from . import cli
 from .data import N_CLASSES
-from .errors import DataError, UsageError, quoted
+from .errors import DataError, UsageError, cut, quoted
 from .safety import refuse_overwrite
 
 DIGITS = [str(d) for d in range(N_CLASSES)]
@@ -35,6 +38,11 @@ MOST_PANELS = 100
 
 #: The most characters of a class name: a title over one image.
 MOST_NAME = 40
+
+#: The largest weight drawn as it is: above it, matplotlib's arithmetic
+#: on the colour scale (its range, its ticks) overflows, so the weights are
+#: drawn in units of a power of ten, which the colour bar's label gives.
+MOST_WEIGHT = 1e300
 
 
 def _figure(width, height):
@@ -63,8 +71,15 @@ def weights_figure(W, class_names=DIGITS):
     rows = int(math.ceil(n_out / cols))
     fig = _figure(2.1 * cols + 0.8, 2.3 * rows)
     axes = numpy.atleast_1d(fig.subplots(rows, cols)).ravel()
-    # one colour scale for all classes, centred on 0
+    # one colour scale for all classes, centred on 0, computed in float64
+    # (numpy.abs of int8 -128 is -128)
+    W = numpy.asarray(W, dtype=numpy.float64)
     limit = float(numpy.abs(W).max()) or 1.0
+    label = 'weight'
+    if limit > MOST_WEIGHT:
+        power = int(math.floor(math.log10(limit)))
+        W, limit = W / 10.0 ** power, limit / 10.0 ** power
+        label = 'weight (in units of 1e%d)' % power
     for k, ax in enumerate(axes):
         ax.set_axis_off()
         if k < n_out:
@@ -72,7 +87,7 @@ def weights_figure(W, class_names=DIGITS):
                               vmin=-limit, vmax=limit)
             ax.set_title(class_names[k] if k < len(class_names) else str(k),
                          parse_math=False)   # a name as it is written
-    fig.colorbar(shown, ax=list(axes), shrink=0.8, label='weight')
+    fig.colorbar(shown, ax=list(axes), shrink=0.8, label=label)
     fig.suptitle('Weights W of each class')
     return fig
 
@@ -187,11 +202,38 @@ def curve_figure(rows):
     return fig
 
 
-def save(fig, path):
+def save(fig, path, class_names=()):
+    """Write ``fig`` to ``path`` as a PNG; UsageError (DataError when the
+    character is not of ``class_names``), and no file, when its text holds
+    a character the font has no glyph for: a picture would show a box."""
     from .safety import atomic_write
     with atomic_write(path) as f:
-        fig.savefig(f, format='png')
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            fig.savefig(f, format='png')
+        missing = [w for w in caught if 'missing from' in str(w.message)]
+        for w in caught:
+            if w not in missing:   # (someone else's: as it would be)
+                warnings.warn_explicit(w.message, w.category, w.filename,
+                                       w.lineno)
+        if missing:
+            raise _no_glyph(str(missing[0].message), class_names)
     print('wrote %s' % path)
+
+
+def _no_glyph(message, class_names):
+    """The error for matplotlib's warning ``message`` of a missing glyph
+    ("Glyph 38646 (...) missing from font(s) DejaVu Sans.")."""
+    found = re.match(r'Glyph (\d+)', message)
+    char = chr(int(found.group(1))) if found and int(
+        found.group(1)) <= 0x10ffff else None
+    for name in class_names:
+        if char is not None and char in name:
+            return UsageError('`class_names`: the font has no glyph for %s '
+                              'of the name %s: give names the font can draw'
+                              % (quoted(char), quoted(name)))
+    return DataError('the picture holds a character the font cannot draw '
+                     '(%s)' % cut(message))
 
 
 ###############################################
@@ -213,6 +255,12 @@ def class_name_list(text):
         raise argparse.ArgumentTypeError(
             'a name of %d characters; a title shows at most %d'
             % (longest, MOST_NAME))
+    for char in text:
+        kind = unicodedata.category(char)
+        if kind in ('Cc', 'Cs'):   # (Cs: a byte that is not text, from argv)
+            raise argparse.ArgumentTypeError('%s holds %s, a %s' % (
+                quoted(text), quoted(char), 'control character'
+                if kind == 'Cc' else 'byte that is not text'))
     return names
 
 
@@ -246,11 +294,13 @@ def _names(given, n_classes=0, labels=(), source=None):
     return names
 
 
-def _split(args, split):
+def _split(args, split, dtype=None):
     """The first ``args.n`` images of a split of ``args.dataset`` and their
-    labels; DataError when it holds none."""
+    labels (the images cast to ``dtype`` if given, and checked after the
+    cast); DataError when it holds none."""
     from .data import SPLITS, read_dataset, resolve_dataset
-    x, y = read_dataset(resolve_dataset(args.dataset))[SPLITS.index(split)]
+    x, y = read_dataset(resolve_dataset(args.dataset),
+                        dtype=dtype)[SPLITS.index(split)]
     if not len(x):
         raise DataError('%s holds no images in its %s split'
                         % (args.dataset, split))
@@ -263,7 +313,9 @@ def _model_and_data(args):
     from .engine import theano
     from .modelfile import load_model, model_input
     classifier = load_model(args.model, args.allow_pickle)
-    test_x, test_y = _split(args, 'test')
+    # as the engine computes with them: a pixel of 1e300 is finite in
+    # float64 and infinite in float32
+    test_x, test_y = _split(args, 'test', dtype=theano.config.floatX)
     probabilities = theano.function([classifier.input],
                                     classifier.p_y_given_x)(
         model_input(classifier, test_x, args.model, args.dataset))
@@ -296,7 +348,8 @@ def plot(args):
             raise DataError('the model has %d classes; a picture shows the '
                             'weights of at most %d'
                             % (W.shape[1], MOST_PANELS))
-        fig = weights_figure(W, _names(args.class_names, W.shape[1]))
+        names = _names(args.class_names, W.shape[1])
+        fig = weights_figure(W, names)
     elif args.picture == 'samples':
         x, y = _split(args, args.split)
         names = _names(args.class_names, labels=y, source='%s (%s split)'
@@ -309,9 +362,10 @@ def plot(args):
         fig = predictions_figure(images, labels, probabilities, names)
     else:
         from .history import history_path, read_history
+        names = ()
         fig = curve_figure(read_history(args.history or
                                         history_path(args.model)))
-    save(fig, out)
+    save(fig, out, names)
 
 
 def build_parser():

@@ -3,15 +3,19 @@ with one line on stderr and a non-zero exit status, in bounded time and
 memory -- never a traceback, a silent default, or a picture that takes
 minutes to draw."""
 import gzip
+import io
 import os
 import pickle
 import subprocess
 import sys
+import time
+import tracemalloc
+import warnings
 
 import numpy
 import pytest
 
-from helpers import run_here
+from helpers import run_here, run_module
 from logreg_mnist import plot
 from logreg_mnist.errors import quoted
 
@@ -262,7 +266,7 @@ def test_images_of_no_pixels_are_one_line(tmp_path):
         pickle.dump(tuple(images(5, pixels=0) for _ in range(3)), f)
     out = run_here('plot', 'samples', '--dataset', path, cwd=tmp_path)
     assert one_error(out, status=1) == (
-        'the dataset has no pixels per image: there is nothing to draw')
+        '%s (train split): images of no pixels' % path)
     assert not (tmp_path / 'samples.png').exists()
 
 
@@ -289,3 +293,168 @@ def test_a_closed_stdout_is_one_line(tmp_path, dataset, command):
     # the picture is written before the line that says so
     assert sorted(os.listdir(tmp_path)) == (
         ['s.png', 'small.pkl.gz'] if module == 'plot' else ['small.pkl.gz'])
+
+
+###########################################################
+# Weights at the ends of their types: drawn, or one line
+###########################################################
+
+def npz_model(path, W):
+    n_in, n_out = W.shape
+    numpy.savez(path, W=W, b=numpy.zeros(n_out), n_in=n_in, n_out=n_out,
+                floatX='float64')
+    return path
+
+
+def test_int8_weights_at_their_most_negative_plot(tmp_path):
+    # (numpy.abs of int8 -128 is -128: a colour scale from 128 to -128)
+    W = numpy.full((16, 3), -128, numpy.int8)
+    out = run_here('plot', 'weights', '--model',
+                   npz_model(tmp_path / 'm.npz', W), cwd=tmp_path)
+    assert (out.returncode, out.stderr) == (0, ''), out.stderr[-2000:]
+    assert (tmp_path / 'weights.png').stat().st_size > 0
+    image = plot.weights_figure(W).axes[0].images[0]
+    assert image.get_clim() == (-128, 128)
+
+
+@pytest.mark.parametrize('top', [1e308, numpy.finfo(numpy.float64).max])
+def test_weights_near_the_largest_float_are_drawn(tmp_path, top):
+    # (the colour scale's range, 2 * top, is infinite in floats)
+    W = numpy.zeros((16, 3))
+    W[0], W[1] = top, -top
+    fig = plot.weights_figure(W)
+    fig.savefig(io.BytesIO(), format='png')
+    out = run_here('plot', 'weights', '--model',
+                   npz_model(tmp_path / 'm.npz', W), cwd=tmp_path)
+    if out.returncode:   # (the model reader may refuse such weights)
+        one_error(out, status=1)
+        assert not (tmp_path / 'weights.png').exists()
+    else:
+        assert out.stderr == '' and out.stdout == 'wrote weights.png\n'
+
+
+###########################################################
+# Class names the font cannot draw: refused, not drawn as boxes
+###########################################################
+
+@pytest.mark.parametrize('names, bad', [
+    ('\x01,b,c', '\x01'), ('a,b\x7f,c', '\x7f'), ('a\nb,c,d', '\n'),
+    ('a,\x9b,c', '\x9b')])
+def test_class_names_with_control_characters_are_refused(tmp_path, names,
+                                                         bad):
+    model = small_model(tmp_path / 'm.npz', 3)
+    out = run_here('plot', 'weights', '--model', model, '--class-names',
+                   names, cwd=tmp_path)
+    assert one_error(out, 'plot weights', status=2) == (
+        'argument --class-names: %s holds %s, a control character '
+        '(see --help)' % (quoted(names), quoted(bad)))
+    assert not (tmp_path / 'weights.png').exists()
+
+
+@pytest.mark.parametrize('picture', ['weights', 'samples'])
+def test_class_names_the_font_cannot_draw_are_one_line(tmp_path, dataset,
+                                                       picture):
+    names = ','.join('零一二三四五六七八九')
+    extra = (['--model', small_model(tmp_path / 'm.npz', 10)]
+             if picture == 'weights' else ['--dataset', dataset])
+    for _ in range(2):   # (a second picture in one process as well)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            out = run_here('plot', picture, *extra, '--class-names', names,
+                           cwd=tmp_path)
+        assert [str(w.message) for w in caught] == []
+        assert one_error(out, status=2) == (
+            "--class-names: the font has no glyph for '零' of the name '零': "
+            "give names the font can draw")
+        assert not (tmp_path / (picture + '.png')).exists()
+
+
+def test_a_picture_that_draws_no_missing_glyph_is_written(tmp_path):
+    fig = plot.weights_figure(numpy.ones((16, 3)), ['a', 'é', 'Ω'])
+    plot.save(fig, str(tmp_path / 'w.png'))
+    assert (tmp_path / 'w.png').stat().st_size > 0
+
+
+###########################################################
+# Histories: small files, read in bounded time and memory
+###########################################################
+
+def test_a_history_of_a_million_columns_is_one_line(tmp_path):
+    extra = ''.join(',x%d' % i for i in range(1000000))
+    (tmp_path / 'h.csv').write_text(HEADER.strip() + extra + '\n' +
+                                    history_row() * 20)
+    started = time.monotonic()
+    out = run_here('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    assert one_error(out, status=1) == (
+        'h.csv is not a training history (line 1: 1000007 columns, '
+        'more than the 32 a history may have)')
+    assert time.monotonic() - started < 20
+    assert not (tmp_path / 'curve.png').exists()
+
+
+def test_a_history_of_32_columns_still_plots(tmp_path):
+    extra = ''.join(',x%d' % i for i in range(32 - 7))
+    (tmp_path / 'h.csv').write_text(HEADER.strip() + extra + '\n' +
+                                    history_row() * 3)
+    out = run_here('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (0, 'wrote curve.png\n'), \
+        out.stderr[-2000:]
+
+
+def test_a_history_larger_than_16_mb_is_one_line(tmp_path):
+    # blank lines, which a CSV reader skips: a history that would plot
+    (tmp_path / 'h.csv').write_text(HEADER + history_row() +
+                                    '\n' * (16 << 20))
+    out = run_here('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    assert one_error(out, status=1) == (
+        'h.csv holds more than 16 MB, more than a training history does')
+    assert not (tmp_path / 'curve.png').exists()
+
+
+def test_a_lower_input_limit_still_applies_to_histories(tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv('LOGREG_MNIST_MAX_MB', '1')
+    (tmp_path / 'h.csv').write_text(HEADER + history_row() + '\n' * (2 << 20))
+    out = run_here('plot', 'curve', '--history', 'h.csv', cwd=tmp_path)
+    assert one_error(out, status=1) == (
+        'h.csv holds more than 1 MB (the limit for an input file; set '
+        'LOGREG_MNIST_MAX_MB to raise it)')
+
+
+@pytest.mark.skipif(not os.path.isfile('/proc/self/pagemap'),
+                    reason='no /proc/self/pagemap here')
+def test_a_history_of_size_0_and_endless_content_is_read_in_16_mb(tmp_path):
+    # a regular file whose size says 0 and whose content goes on and on
+    tracemalloc.start()
+    try:
+        out = run_here('plot', 'curve', '--history', '/proc/self/pagemap',
+                       cwd=tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert one_error(out, status=1) == (
+        '/proc/self/pagemap holds more than 16 MB, more than a training '
+        'history does')
+    assert peak < 64 << 20
+    assert not (tmp_path / 'curve.png').exists()
+
+
+###########################################################
+# Predictions: the images as the engine computes with them
+###########################################################
+
+def test_predictions_refuse_a_pixel_the_float32_cast_makes_infinite(
+        tmp_path):
+    x, y = images(20)
+    big = x.astype(numpy.float64)
+    big[3, 5] = 1e300   # finite in float64, infinite in float32
+    path = tmp_path / 'd.pkl.gz'
+    with gzip.open(path, 'wb') as f:
+        pickle.dump(((x, y), (x, y), (big, y)), f)
+    model = small_model(tmp_path / 'm.npz', 10)
+    out = run_module('plot', 'predictions', '--model', model, '--dataset',
+                     path, cwd=tmp_path,
+                     env={'THEANO_FLAGS': 'floatX=float32'})
+    assert one_error(out, status=1) == (
+        '%s (test split): images contain NaN or infinite values' % path)
+    assert not (tmp_path / 'predictions.png').exists()
