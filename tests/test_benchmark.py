@@ -12,8 +12,9 @@ import pytest
 import helpers
 import reference
 from helpers import run_module
-from logreg_mnist import engine, kernel, peers
-from logreg_mnist.benchmark import CONFIGS
+from logreg_mnist import engine, kernel
+from logreg_mnist.bench import peers
+from logreg_mnist.bench.measure import CONFIGS
 
 #: the peers that have a GPU row
 GPU_PEERS = sorted({kind for kind, where, _, _ in CONFIGS.values()

@@ -23,17 +23,18 @@ benchmark's clock stops only when the work is done.  float32 products run
 in float32 on a GPU too (not TF32), as the port's do.
 
 This file needs only numpy (and the peer's library): the benchmark runs it
-as a script, ``python peers.py --worker ...``, in whichever interpreter
-``--peer-python`` names, so that peers can use a newer NumPy than the one
-Theano 1.0.5 pins.  The worker protocol (``serve``) is the port's too.
+as a script, ``python .../bench/peers.py --worker ...``, in whichever
+interpreter ``--peer-python`` names, so that peers can use a newer NumPy
+than the one Theano 1.0.5 pins.  The worker protocol (``serve``) is the
+port's too.
 """
 import json
 import os
 import sys
 import time
 
-if __name__ == '__main__':   # run as a script: the package's own modules
-    del sys.path[0]          # (flags.py, data.py...) must not shadow others
+if __name__ == '__main__':   # run as a script: the modules beside this one
+    del sys.path[0]          # (system.py, report.py...) must not shadow others
 
 import numpy  # noqa: E402
 

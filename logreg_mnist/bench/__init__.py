@@ -1,0 +1,14 @@
+"""What ``python -m logreg_mnist.benchmark`` is made of (the command itself,
+its options and its order of work, is ``logreg_mnist/benchmark.py``):
+
+* ``measure`` -- the configurations, the port's timed epoch, the worker
+  processes and the rounds in which they take turns
+* ``peers``   -- the same epoch in NumPy, JAX and PyTorch, and the worker
+  protocol; run as a plain script in ``--peer-python``
+* ``system``  -- the machine, and the BLAS and OpenMP libraries a worker
+  has loaded
+* ``report``  -- the ratios to the port, and the results as a text table,
+  Markdown or a report, from one list of columns
+
+None of them imports the engine until a worker builds the port.
+"""
