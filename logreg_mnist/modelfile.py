@@ -4,22 +4,14 @@ Training writes every new best model twice:
 
 * ``best_model.pkl``: the tutorial's format, a pickle of the whole
   ``LogisticRegression`` with its symbolic graph.  Unpickling a file runs
-  whatever code the file asks for, so this package never unpickles one
-  by default.
+  whatever code the file asks for, so this package never unpickles one.
 * ``best_model.npz``: the format every command reads -- plain arrays ``W``
   and ``b`` with ``n_in``, ``n_out``, ``floatX`` and provenance (dataset,
   epoch, errors, engine, package version).  ``numpy.load(...,
   allow_pickle=False)`` reads it without running anything, on any machine.
 
 Asked for ``best_model.pkl``, the commands read the ``best_model.npz``
-beside it.  Only with ``allow_pickle`` is a ``.pkl`` itself read, and then
-as data (``untrusted.read_pickle``): the classes of
-``MODEL_PICKLE_CLASSES``, exactly what ``save_model`` writes under Theano
-1.0.5 and PyTensor 3.3.7, become inert records, the weights are taken out
-of them, and a new model is built around those weights.  None of the
-pickled graph is used, so not even the C code sections that a Theano op
-carries can reach the compiler.
-
+beside it, which holds the same weights (both are written together).
 Every file is read through ``untrusted``.  Reading a model's arrays
 (``read_model``) needs no engine; only building a model from them
 (``load_model``) and saving one do.
@@ -36,58 +28,6 @@ from . import untrusted
 from .errors import DataError, ModelError, cut, quoted
 from .cli.signals import deferred_interrupts
 from .safety import atomic_writes
-
-#: The classes a pickled model may name: the model's own and the engine
-#: objects of its graph.  (Read off models saved by both optimisers, in
-#: float32 and float64, and under PyTensor's JAX mode; the tests rebuild
-#: the running engine's part from freshly saved models.)
-MODEL_PICKLE_CLASSES = frozenset([
-    ('logreg_mnist.model', 'LogisticRegression'),
-    # Theano 1.0.5
-    ('theano.gof.graph', 'Apply'),
-    ('theano.gof.link', 'Container'),
-    ('theano.gof.utils', 'scratchpad'),
-    ('theano.misc.frozendict', 'frozendict'),
-    ('theano.scalar.basic', 'Add'),
-    ('theano.scalar.basic', 'upcast_out'),
-    ('theano.tensor.basic', 'Dot'),
-    ('theano.tensor.basic', 'MaxAndArgmax'),
-    ('theano.tensor.elemwise', 'DimShuffle'),
-    ('theano.tensor.elemwise', 'Elemwise'),
-    ('theano.tensor.nnet.nnet', 'Softmax'),
-    ('theano.tensor.sharedvar', 'TensorSharedVariable'),
-    ('theano.tensor.type', 'TensorType'),
-    ('theano.tensor.var', 'TensorVariable'),
-    # PyTensor 3.3.7
-    ('pytensor.graph.basic', 'Apply'),
-    ('pytensor.graph.basic', 'FrozenApply'),
-    ('pytensor.graph.basic', 'NominalVariable'),
-    ('pytensor.graph.basic', '_get_frozen_output'),
-    ('pytensor.graph.fg', 'FrozenFunctionGraph'),
-    ('pytensor.graph.fg', 'Output'),
-    ('pytensor.graph.utils', 'Scratchpad'),
-    ('pytensor.link.basic', 'Container'),
-    ('pytensor.misc.frozendict', 'frozendict'),
-    ('pytensor.scalar.basic', 'Add'),
-    ('pytensor.scalar.basic', 'Exp'),
-    ('pytensor.scalar.basic', 'Maximum'),
-    ('pytensor.scalar.basic', 'Sub'),
-    ('pytensor.scalar.basic', 'TrueDiv'),
-    ('pytensor.scalar.basic', 'upcast_out'),
-    ('pytensor.scalar.basic', 'upcast_out_nobool'),
-    ('pytensor.scalar.basic', 'upgrade_to_float'),
-    ('pytensor.tensor.elemwise', 'DimShuffle'),
-    ('pytensor.tensor.elemwise', 'Elemwise'),
-    ('pytensor.tensor.math', 'Argmax'),
-    ('pytensor.tensor.math', 'Dot'),
-    ('pytensor.tensor.math', 'Max'),
-    ('pytensor.tensor.math', 'Sum'),
-    ('pytensor.tensor.shape', 'Shape_i'),   # once functions were compiled
-    ('pytensor.tensor.sharedvar', 'TensorSharedVariable'),
-    ('pytensor.tensor.special', 'Softmax'),
-    ('pytensor.tensor.type', 'TensorType'),
-    ('pytensor.tensor.variable', 'TensorVariable'),
-])
 
 #: How every zip archive, and so every ``.npz``, begins.
 ZIP_MAGIC = b'PK\x03\x04'
@@ -137,12 +77,12 @@ def save_model(classifier, path, beside=(), **provenance):
             f.write(content)
 
 
-def load_model(path, allow_pickle=False):
+def load_model(path):
     """A new ``LogisticRegression`` holding the weights of a model file
     (see ``read_model``)."""
     from .engine import theano, T
     from .model import LogisticRegression
-    info = read_model(path, allow_pickle)
+    info = read_model(path)
     # what the weights take once cast to floatX, and once more in the model
     untrusted.Budget(path, error=ModelError).charge(
         2 * (info['W'].size + info['b'].size) *
@@ -155,58 +95,24 @@ def load_model(path, allow_pickle=False):
     return classifier
 
 
-def read_model(path, allow_pickle=False):
+def read_model(path):
     """The arrays of a model file as a dict: ``W``, ``b``, ``n_in``,
-    ``n_out`` and, from a ``.npz``, the provenance.
+    ``n_out`` and the provenance.
 
-    A ``.npz`` (or any zip archive) is read as it is.  For a pickle
-    (``best_model.pkl``), the ``.npz`` beside it is read, unless
-    ``allow_pickle`` asks for the pickle itself, which is then read as data
-    (see above).
+    A ``.npz`` (or any zip archive) is read as it is; for a pickle
+    (``best_model.pkl``), the ``.npz`` beside it.
     """
     if path.endswith('.npz') or (os.path.lexists(path) and untrusted.head(
             path, len(ZIP_MAGIC), error=ModelError) == ZIP_MAGIC):
         return model_info(path)
-    if not allow_pickle:
-        portable = npz_path(path)
-        if os.path.exists(portable):
-            return model_info(portable)
+    portable = npz_path(path)
+    if not os.path.exists(portable):
         raise ModelError(
             '%s: a .pkl model is a pickle, which can run code when it is '
-            'loaded; the .npz that training writes beside it (%s) is read '
-            'instead, but it does not exist (pass `allow_pickle` to read a '
-            'pickle you trust)' % (path, portable))
-    return _pickled_weights(path)
-
-
-def _pickled_weights(path):
-    """``{'W': ..., 'b': ...}`` out of a pickled model, read as data."""
-    try:
-        model = untrusted.read_pickle(path, 'a model',
-                                      inert=MODEL_PICKLE_CLASSES,
-                                      error=ModelError)
-        if getattr(model, 'origin', None) != ('logreg_mnist.model',
-                                              'LogisticRegression'):
-            raise ModelError('%s holds a %s, not a logreg_mnist '
-                             'LogisticRegression'
-                             % (path, cut(type(model).__name__)))
-        state = model.state if isinstance(model.state, dict) else {}
-        found = {name: untrusted.arrays_within(state.get(name))
-                 for name in ('W', 'b')}
-    except ModelError:
-        raise
-    except Exception as e:   # (an array of the pickle without its data)
-        raise ModelError('%s is not a logreg_mnist model file (%s: %s)'
-                         % (path, type(e).__name__, cut(str(e)))) from None
-    weights = {}
-    for name, arrays in found.items():
-        if len(arrays) != 1:
-            raise ModelError('%s: the model has no %s to read' % (path, name))
-        weights[name] = arrays[0]
-    W, b = weights['W'], weights['b']
-    weights.update(n_in=numpy.asarray(W.shape[0] if W.ndim == 2 else -1),
-                   n_out=numpy.asarray(len(b) if b.ndim == 1 else -1))
-    return _checked(weights, path)
+            'loaded, so the .npz that training writes beside it is read '
+            'instead, but %s does not exist; keep the two together, or '
+            'train again' % (path, portable))
+    return model_info(portable)
 
 
 def model_info(path):

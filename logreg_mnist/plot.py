@@ -26,6 +26,7 @@ import numpy
 
 from . import cli
 from .data import N_CLASSES
+from .defaults import DATASET, MODEL
 from .errors import DataError, UsageError, cut, quoted
 from .safety import refuse_overwrite
 
@@ -312,7 +313,7 @@ def _model_and_data(args):
     model gives them."""
     from .engine import theano
     from .modelfile import load_model, model_input
-    classifier = load_model(args.model, args.allow_pickle)
+    classifier = load_model(args.model)
     # as the engine computes with them: a pixel of 1e300 is finite in
     # float64 and infinite in float32
     test_x, test_y = _split(args, 'test', dtype=theano.config.floatX)
@@ -343,7 +344,7 @@ def plot(args):
     refuse_overwrite([('`out`', out)], _inputs(args))
     if args.picture == 'weights':
         from .modelfile import read_model
-        W = read_model(args.model, args.allow_pickle)['W']
+        W = read_model(args.model)['W']
         if W.shape[1] > MOST_PANELS:
             raise DataError('the model has %d classes; a picture shows the '
                             'weights of at most %d'
@@ -389,16 +390,13 @@ def build_parser():
                                      '%s.png)' % name)
         if name in ('weights', 'predictions', 'curve'):
             p.add_argument('--model', type=cli.input_file,
-                           default='best_model.pkl',
+                           default=MODEL,
                            help='model file (a .npz, or a .pkl for which '
                                 'the .npz beside it is read); for curve, '
                                 'its history file is used')
-        if name in ('weights', 'predictions'):
-            p.add_argument('--allow-pickle', action='store_true',
-                           help=cli.ALLOW_PICKLE_HELP)
         if name in ('samples', 'predictions'):
             p.add_argument('--dataset', type=cli.dataset_name,
-                           default='mnist.pkl.gz',
+                           default=DATASET,
                            help='same forms as for logreg_mnist.train')
             p.add_argument('-n', type=image_count, default=20,
                            help='how many images (at most %d)'

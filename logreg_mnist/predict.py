@@ -3,19 +3,16 @@
 The tutorial's ``predict()`` as a command: the saved best model's
 ``y_pred`` is compiled into a function and applied to the first test
 images.  Asked for ``best_model.pkl``, it reads the ``best_model.npz`` that
-training writes beside it, which cannot run code; the pickle itself is
-read only with ``--allow-pickle`` (see ``modelfile``).
+training writes beside it, which cannot run code (see ``modelfile``).
 """
 
 import numpy
 
 from . import cli
-from .cli import ALLOW_PICKLE_HELP
 from .defaults import DATASET, MODEL
 
 
-def predict(model=MODEL, dataset=DATASET, n=10,
-            allow_pickle=False):
+def predict(model=MODEL, dataset=DATASET, n=10):
     """Print and return the labels ``model`` gives the first ``n`` test
     images of ``dataset``."""
     from .data import read_data
@@ -23,7 +20,7 @@ def predict(model=MODEL, dataset=DATASET, n=10,
     from .errors import DataError
     from .modelfile import load_model, model_input
 
-    classifier = load_model(model, allow_pickle)
+    classifier = load_model(model)
     test_images = read_data(dataset, theano.config.floatX)[2][0][:n]
     if not len(test_images):
         raise DataError('%s: the test split holds no images' % dataset)
@@ -51,8 +48,6 @@ def build_parser():
                         help='model written by logreg_mnist.train: a .npz, '
                              'or a .pkl, for which the .npz beside it is '
                              'read')
-    parser.add_argument('--allow-pickle', action='store_true',
-                        help=ALLOW_PICKLE_HELP)
     parser.add_argument('--dataset', default=DATASET,
                         type=cli.dataset_name,
                         help='dataset whose test split is predicted (same '
@@ -64,7 +59,7 @@ def build_parser():
 
 def main(argv=None):
     cli.run(build_parser(), lambda args: predict(
-        args.model, args.dataset, args.n, args.allow_pickle), argv)
+        args.model, args.dataset, args.n), argv)
 
 
 if __name__ == '__main__':

@@ -14,11 +14,8 @@ colleague.  Every reader in this package goes through this module, which
   file's size, instead of filling the memory;
 * reads pickles with an unpickler that can only build plain containers,
   numbers, strings and numpy arrays of real numbers (each array checked
-  against its declared shape before any memory is taken).  Any other
-  class a pickle names is refused, except the ones a caller lists as
-  *inert*: those come back as ``Inert`` records of their arguments and
-  state, so that nothing of the class itself -- no constructor, no
-  ``__setstate__``, no C code of a Theano op -- ever runs.
+  against its declared shape before any memory is taken): no class or
+  function of the file's choosing, no code.
 """
 import functools
 import io
@@ -261,39 +258,6 @@ def read_bytes(path, error=DataError, budget=None):
 # Pickles #
 ###########
 
-class Inert(object):
-    """What an allowed class of a pickle becomes: a record of the arguments
-    it was called with, its state and items, with no behaviour at all."""
-    origin = None   # (module, name) in the pickle
-
-    def __new__(cls, *args, **kwargs):   # NEWOBJ calls only this
-        self = object.__new__(cls)
-        self.args, self.state, self.items = args, None, {}
-        return self
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def __setitem__(self, key, value):   # dict subclasses
-        self.items[key] = value
-
-    def append(self, value):             # list subclasses
-        self.items[len(self.items)] = value
-
-    def extend(self, values):
-        for value in values:
-            self.append(value)
-
-    def children(self):
-        """Everything this record holds, for a walk through the pickle."""
-        yield from self.args
-        yield self.state
-        yield from self.items.values()
-
-
 def _check_dtype(dtype):
     if (not isinstance(dtype, numpy.dtype) or dtype.kind not in REAL_KINDS
             or dtype.itemsize > 8 or dtype.fields is not None
@@ -453,11 +417,9 @@ class _DataUnpickler(pickle._Unpickler):
         dispatch[_code[0]] = _load
     del _code, _load
 
-    def __init__(self, file, inert, what, budget):
+    def __init__(self, file, what, budget):
         super().__init__(file, encoding='latin1')  # Python 2's str: bytes
         self.budget = budget
-        self.inert = {key: type(key[1], (Inert,), {'origin': key})
-                      for key in inert}
         self.what = what
 
     def find_class(self, module, name):
@@ -468,8 +430,6 @@ class _DataUnpickler(pickle._Unpickler):
             found = _DATA_GLOBALS[key]
             return found if found is _NDArray else \
                 functools.partial(found, self.budget)
-        if key in self.inert:
-            return self.inert[key]
         raise pickle.UnpicklingError('it refers to %s.%s, which %s has no '
                                      'use for' % (cut(module), cut(name),
                                                   self.what))
@@ -530,11 +490,10 @@ def _scan(stream, budget):
     return strings
 
 
-def read_pickle(path, what='a data file', inert=(), error=DataError):
+def read_pickle(path, what='a data file', error=DataError):
     """The pickle in the file ``path`` (see ``open_content``), read as
-    data: containers, numbers, strings, real-number arrays, and ``Inert``
-    records for the (module, name) pairs in ``inert``.  Arrays may come
-    back pending: pass them through ``as_array``.
+    data: containers, numbers, strings and real-number arrays.  Arrays may
+    come back pending: pass them through ``as_array``.
 
     The file is read as a stream twice.  The first pass checks its opcodes
     (``_scan``) and measures it; the second unpickles it with a budget of
@@ -557,8 +516,7 @@ def read_pickle(path, what='a data file', inert=(), error=DataError):
                      why='the pickle asks for more bytes than the file holds')
     with open_content(path, error, content) as stream:
         budget.charge(strings)
-        return _DataUnpickler(_Sized(stream, content), inert, what,
-                              budget).load()
+        return _DataUnpickler(_Sized(stream, content), what, budget).load()
 
 
 def as_array(obj):
@@ -568,24 +526,3 @@ def as_array(obj):
             raise pickle.UnpicklingError('an array without its data')
         return obj.array
     return obj if isinstance(obj, numpy.ndarray) else None
-
-
-def arrays_within(obj, limit=100000):
-    """Every array reachable from ``obj`` through containers and ``Inert``
-    records (each visited once), in the order met."""
-    found, seen, todo = [], set(), [obj]
-    while todo and len(seen) < limit:
-        item = todo.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        array = as_array(item)
-        if array is not None:
-            found.append(array)
-        elif isinstance(item, dict):
-            todo.extend(reversed(list(item.values())))
-        elif isinstance(item, (list, tuple)):
-            todo.extend(reversed(item))
-        elif isinstance(item, Inert):
-            todo.extend(reversed(list(item.children())))
-    return found

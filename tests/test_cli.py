@@ -219,14 +219,12 @@ def test_bad_model_files_are_refused_in_one_line(tmp_path, small_pkl,
         (tmp_path / name).write_bytes(content)
     for name in list(cases) + ['weights_only.npz', 'misshapen.npz',
                                'missing.pkl']:
-        for allow in ([], ['--allow-pickle']):
-            out = run_here('predict', '--model', tmp_path / name,
-                           '--dataset', small_pkl, *allow)
-            lines = out.stderr.strip().splitlines()
-            assert out.returncode == 1 and len(lines) == 1, (name,
-                                                             out.stderr)
-            assert str(tmp_path / name) in lines[0], lines
-            assert out.stdout == ''   # refused before reading any data
+        out = run_here('predict', '--model', tmp_path / name, '--dataset',
+                       small_pkl)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 1 and len(lines) == 1, (name, out.stderr)
+        assert str(tmp_path / name) in lines[0], lines
+        assert out.stdout == ''   # refused before reading any data
 
 
 def test_predict_refuses_data_of_another_width(trained, tmp_path):

@@ -31,14 +31,6 @@ from ..errors import LogregError, TrainingInterrupted, UsageError
 USAGE, INTERRUPTED = 2, 130
 
 
-#: What every ``--allow-pickle`` flag says.
-ALLOW_PICKLE_HELP = (
-    'read a .pkl model itself instead of the .npz that training writes '
-    'beside it. A pickle can be made to run code when it is loaded: only '
-    'the classes a saved model holds are accepted and only its weights are '
-    'used, but read pickles only from sources you trust')
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         """A bad argument: one line, not the usage block argparse prints."""
