@@ -29,7 +29,11 @@ when all fail, one DataError lists what each did.  The files are kept in the
 data folder, so the next run needs no network.
 
 A mirror's URL may hold a user name and password (``https://user:pw@host/``,
-sent to a server that asks for them); no message shows them.
+sent to a server that asks for them); no message shows them, nor anything
+else before the URL's last '@'.  A '/', '?' or '#' in them must be written
+%2F, %3F or %23 (unencoded, it would end the host part, and the password
+would be sent as a host, a path or nothing): such a URL is refused.  Spaces
+and commas in them need no escaping.
 """
 import collections
 import hashlib
@@ -42,7 +46,7 @@ import urllib.request
 
 from . import untrusted
 from .defaults import DATASET
-from .errors import DataError, quoted
+from .errors import DataError, cut, quoted
 from .cli.progress import StatusLine
 from .safety import atomic_write
 
@@ -85,31 +89,107 @@ TIMEOUT = 30
 SCHEMES = ('http', 'https', 'ftp', 'file')
 
 
-#: The scheme and the user name and password of a URL that has them.
-_USERINFO = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@')
+#: The scheme of a URL, with its '//'.
+_SCHEME = re.compile(r'[A-Za-z][A-Za-z0-9+.-]*://')
+
+
+def _userinfo(url):
+    """Where the user name and password of ``url`` are, as (start, end)
+    with ``url[end]`` its last '@' (None when there is none): all from the
+    '://' on -- from the start, in text that has none -- up to that '@',
+    whatever it holds.  A password may hold a '/', a '?' or a '#' that
+    urllib takes for the end of the host part; an '@' in the path is
+    hidden with them.  A ``file:///`` URL has no host part, so no
+    password either."""
+    found = _SCHEME.match(url)
+    start = found.end() if found else 0
+    if found and url.lower().startswith('file:') and \
+            url.startswith('/', start):
+        return None
+    end = url.rfind('@', start)
+    return None if end < 0 else (start, end)
 
 
 def shown(url):
-    """``url`` as messages show it: any user name and password hidden."""
-    return _USERINFO.sub(r'\1***@', url, count=1)
+    """``url`` as messages show it: all before its last '@' after the
+    '://' (a user name and password) hidden."""
+    where = _userinfo(url)
+    return url if where is None else url[:where[0]] + '***' + url[where[1]:]
+
+
+def _hidden(url, text):
+    """``text`` (an error's, which a server or urllib chose) without the
+    user name and password of ``url`` or the parts urllib cuts them into
+    (a host 'alice' of port '123' for 'alice:123/x'), percent-decoded or
+    not, where it repeats them."""
+    where = _userinfo(url)
+    if where is None:
+        return text
+    userinfo = url[where[0]:where[1]]
+    secrets = {userinfo, userinfo.partition(':')[2]}
+    secrets |= {re.split(r'[/?#]', s)[0] for s in secrets}
+    secrets |= {re.split(r'[/?#]', s)[-1] for s in secrets}
+    secrets |= {urllib.parse.unquote(s) for s in secrets}
+    for secret in sorted(secrets - {''}, key=len, reverse=True):
+        text = text.replace(secret, '***')
+    return text
+
+
+def _entries(text):
+    """The URLs in ``text``, split at spaces and commas -- but for those
+    in a user name or password: a word with no scheme that holds an '@'
+    belongs, with the words between, to the URL before it."""
+    words = re.split(r'([\s,]+)', text.strip())   # words, and what is between
+    spans = []   # [first word, last word] of each URL
+    for at in range(0, len(words), 2):
+        if not words[at]:
+            continue
+        if '@' in words[at] and not _SCHEME.match(words[at]):
+            back = len(spans)
+            while back and not _SCHEME.match(words[spans[back - 1][0]]):
+                back -= 1
+            if back:
+                del spans[back:]
+                spans[-1][1] = at
+                continue
+        spans.append([at, at])
+    return [''.join(words[first:last + 1]) for first, last in spans]
+
+
+def _quoted_url(url):
+    """``url`` quoted when it holds spaces or commas (the ones of a user
+    name or password) or is long."""
+    return quoted(url) if re.search(r'[\s,]', url) else cut(url)
 
 
 def user_mirrors():
     """The base URLs of ``$LOGREG_MNIST_MIRRORS``, each ending in '/';
-    DataError for one that is not a URL of a kind ``SCHEMES`` lists."""
+    DataError for one that is not a URL of a kind ``SCHEMES`` lists, or
+    whose user name or password holds a '/', a '?' or a '#' (urllib would
+    send them as a host name, a path or not at all)."""
     text = os.environ.get(MIRRORS_VARIABLE, '')
     urls = []
-    for url in text.replace(',', ' ').split():
+    for url in _entries(text):
+        where = _userinfo(url)
         try:
             parts = urllib.parse.urlsplit(url)
             problem = None if parts.scheme in SCHEMES else 'not a URL'
-            parts.port   # a port that is not a number raises here
+            if problem is None and where and re.search(
+                    '[/?#]', url[where[0]:where[1]]):
+                problem = ("not a valid URL (a '/', '?' or '#' before its "
+                           "last '@': write them as %2F, %3F and %23 in a "
+                           "user name or password, and an '@' in a path as "
+                           "%40)")
+            if problem is None:
+                parts.port   # a port that is not a number raises here
         except ValueError as e:
-            problem = 'not a valid URL (%s)' % e
+            # (urllib's complaint may repeat the host part, password and all)
+            problem = 'not a valid URL (%s)' % cut(_hidden(url, str(e)))
         if problem:
             raise DataError('%s: %s is %s; give the URL of a folder, such '
                             'as https://host/mnist/ or file:///srv/mnist/'
-                            % (MIRRORS_VARIABLE, shown(url), problem))
+                            % (MIRRORS_VARIABLE, _quoted_url(shown(url)),
+                               problem))
         urls.append(url if url.endswith('/') else url + '/')
     return urls
 
@@ -121,14 +201,7 @@ def _problem(url, error):
     text, kind = str(error), type(error).__name__
     if not isinstance(error, (OSError, ValueError)) and kind not in text:
         text = '%s: %s' % (kind, text)    # BadStatusLine: SSH-2.0-...
-    found = _USERINFO.match(url)
-    if found:
-        userinfo = found.group(2)
-        secrets = {userinfo, userinfo.partition(':')[2]}
-        secrets |= {urllib.parse.unquote(s) for s in secrets}
-        for secret in sorted(secrets - {''}, key=len, reverse=True):
-            text = text.replace(secret, '***')
-    return '%s (%s)' % (shown(url), quoted(text))
+    return '%s (%s)' % (shown(url), quoted(_hidden(url, text)))
 
 
 def _open(url):
@@ -251,8 +324,9 @@ def fetch_mnist(folder):
             return pkl
         if all(find_idx(folder, f.stem) or _from_mirrors(
                 os.path.join(folder, f.stem + '.gz'),
-                [urllib.parse.urljoin(base, f.stem + '.gz')
-                 for base in idx_bases],
+                # (each base ends in '/'; urljoin would drop all after a
+                # '#' in it, and show what it kept of a password)
+                [base + f.stem + '.gz' for base in idx_bases],
                 Expected(f.stem, f.size, f.md5, unpack=True), problems)
                for f in IDX_FILES):
             return folder

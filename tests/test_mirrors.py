@@ -242,3 +242,91 @@ def test_a_fifo_or_a_folder_in_a_file_mirror_is_skipped(tmp_path, monkeypatch,
         pytest.fail('a FIFO in a mirror folder held the download')
     assert done == [str(data / 'mnist.pkl.gz')]
     assert (data / 'mnist.pkl.gz').read_bytes() == small_pkl
+
+
+#: Passwords that urllib splits: at a '#', '/' or '?', unencoded, the URL's
+#: host part ends (and the rest is a fragment, a path or a query), and at a
+#: ',' or a space $LOGREG_MNIST_MIRRORS would be split.  Each piece is
+#: distinctive, so that no piece of one shows either.
+SPLIT_PASSWORDS = ['Qz81#Wv52', '48213#Wv52', 'Qz81/Wv52', '48213/Wv52',
+                   'Qz81?Wv52', 'Qz81,Wv52', 'Qz81 Wv52', 'Qz81@Wv52',
+                   'Qz81%23Wv52']
+
+
+def pieces(password):
+    """The password, percent-decoded too, and the parts urllib may cut
+    it into."""
+    import re
+    import urllib.parse
+    decoded = urllib.parse.unquote(password)
+    return {password, decoded} | set(re.split(r'[#/?, @]', decoded))
+
+
+@pytest.mark.parametrize('password', SPLIT_PASSWORDS)
+@pytest.mark.parametrize('shape', ['https://alice:%s@127.0.0.1:9/m/',
+                                   'ftp://alice:%s@127.0.0.1:9/',
+                                   'http://%s@127.0.0.1:9/m'])
+def test_a_password_urllib_splits_is_never_shown(tmp_path, monkeypatch,
+                                                 only_local, capsys,
+                                                 password, shape):
+    mirrors(monkeypatch, shape % password)
+    with pytest.raises(DataError) as e:
+        download.fetch_mnist(str(tmp_path))
+    out, err = capsys.readouterr()
+    for piece in pieces(password):
+        assert piece not in str(e.value) + out + err, (piece, str(e.value))
+    assert '://***@127.0.0.1:9/' in str(e.value)
+
+
+def test_a_password_urllib_splits_stays_out_of_a_command(tmp_path):
+    """The report's case: ``plot samples`` asked for MNIST, with a mirror
+    whose password holds a '#'."""
+    from helpers import run_module
+    for password in ('s3cr#t99', '48213#Wv52', '48213/Wv52'):
+        out = run_module(
+            'plot', 'samples', cwd=tmp_path, timeout=300, env={
+                'LOGREG_MNIST_DATA': str(tmp_path / 'data'),
+                download.MIRRORS_VARIABLE:
+                    'https://alice:%s@127.0.0.1:9/m/' % password})
+        said = out.stdout + out.stderr
+        assert out.returncode == 1 and 'https://***@127.0.0.1:9/m/' in said
+        for piece in pieces(password):
+            assert piece not in said, (piece, said)
+
+
+@pytest.mark.parametrize('url, shown', [
+    ('https://alice:s3cr#t99@127.0.0.1:9/m/', 'https://***@127.0.0.1:9/m/'),
+    ('https://alice:a/b?c#d@host/m/x.gz', 'https://***@host/m/x.gz'),
+    ('ftp://to@k@en@host/', 'ftp://***@host/'),
+    ('http://tok%40en@host/', 'http://***@host/'),
+    ('https://host/m/', 'https://host/m/'),
+    ('file:///srv/a@b/', 'file:///srv/a@b/'),   # no host: nothing to hide
+])
+def test_shown_hides_all_up_to_the_last_at(url, shown):
+    assert download.shown(url) == shown
+
+
+def test_a_problem_hides_what_urllib_made_of_a_password():
+    url = 'https://alice:48213#Wv52@127.0.0.1:9/m/mnist.pkl.gz'
+    said = download._problem(url, ValueError(
+        "nonnumeric port: '48213' of alice:48213, fragment Wv52@127.0.0.1"))
+    for piece in pieces('48213#Wv52'):
+        assert piece not in said, said
+    assert said.startswith('https://***@127.0.0.1:9/m/mnist.pkl.gz (')
+
+
+def test_a_password_may_hold_spaces_and_commas(monkeypatch):
+    mirrors(monkeypatch, 'https://alice:p,a ss@h1/m/,https://h2/ file:///a@b')
+    assert download.user_mirrors() == ['https://alice:p,a ss@h1/m/',
+                                       'https://h2/', 'file:///a@b/']
+
+
+def test_a_malformed_mirror_hides_a_password_in_its_netloc(tmp_path,
+                                                           monkeypatch):
+    """urllib's own complaint repeats the host part, password and all."""
+    mirrors(monkeypatch, 'https://alice:Qz81\uff03Wv52@host/m/')
+    with pytest.raises(DataError) as e:
+        download.fetch_mnist(str(tmp_path))
+    assert 'Qz81' not in str(e.value) and 'Wv52' not in str(e.value)
+    assert str(e.value).startswith('LOGREG_MNIST_MIRRORS: https://***@host'
+                                   '/m/ is not a valid URL')
