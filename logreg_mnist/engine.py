@@ -56,10 +56,11 @@ import warnings
 
 from . import ENGINE_VARIABLE
 from .blas import default_ldflags as default_blas_ldflags
-from .errors import EngineError
+from .errors import EngineError, QUOTE_MOST, cut
 from .flags import is_gpu as _is_gpu, is_true as _is_true
 from .flags import join as _join_flags, parse as _parse_flags
-from .flags import setting as _setting, split_value as _split_value
+from .flags import setting as _setting, short as _short
+from .flags import split_value as _split_value
 from .flags import theanorc_files as _theanorc_files, unknown, user_flags
 
 
@@ -71,8 +72,8 @@ def choose_engine():
     """'theano' or 'pytensor', as LOGREG_MNIST_ENGINE or the system says."""
     choice = os.environ.get(ENGINE_VARIABLE, 'auto').strip().lower()
     if choice not in ('auto', 'theano', 'pytensor'):
-        raise EngineError('%s=%s: choose theano, pytensor or auto'
-                          % (ENGINE_VARIABLE, choice))
+        raise EngineError('%s: choose theano, pytensor or auto'
+                          % _setting(ENGINE_VARIABLE, choice))
     theano_runs = sys.version_info < (3, 12)
     if choice == 'auto':
         choice = ('theano' if theano_runs and
@@ -97,15 +98,35 @@ _gpu_asked = _is_gpu(_flags.get('device', 'cpu'))
 _force = _is_true(_flags.get('force_device', 'false'))
 
 
+def _bounded(text):
+    """``text`` (what the engine, the compiler or the linker says of a
+    flag) with the long flag names and values it repeats cut short, and
+    cut as a whole: a flag may be thousands of characters long."""
+    seen = dict(_flags)
+    with contextlib.suppress(EngineError):
+        seen.update(_parse_flags(os.environ.get('PYTENSOR_FLAGS', ''),
+                                 'PYTENSOR_FLAGS'))
+    long = {form for pair in seen.items() for value in pair
+            for form in (value, repr(value)[1:-1])
+            if len(form) > QUOTE_MOST}
+    for value in sorted(long, key=len, reverse=True):
+        text = text.replace(value, cut(value))
+    # whatever else is long (a word of a value, as the linker repeats it)
+    text = re.sub(r'\S{%d,}' % (QUOTE_MOST + 1), lambda m: cut(m.group()),
+                  text)
+    return cut(text, 3 * QUOTE_MOST)
+
+
 def _flag_error(problem, name=None):
     """An EngineError for a flag the engine refused, naming where it is
-    set (the flag ``name``, when it is known which)."""
+    set (the flag ``name``, when it is known which); the long names and
+    values in ``problem`` are cut short."""
     flags = os.environ.get('THEANO_FLAGS')
     where = _setting('THEANO_FLAGS', flags) if flags else ' or '.join(
         _theanorc_files())
     if name in _origins:
         where = _origins[name][1]
-    return EngineError('%s: %s' % (where, problem))
+    return EngineError('%s: %s' % (where, _bounded(str(problem))))
 
 
 #: The precisions the model is built for.
@@ -121,7 +142,7 @@ def _check_flags(known, handled=()):
     floatX = theano.config.floatX
     if floatX not in FLOATX:
         raise _flag_error('the model runs in float32 or float64, not %s'
-                          % floatX, 'floatX')
+                          % _short(floatX), 'floatX')
 
 
 def build_problem(cxx, source, args=''):
@@ -163,7 +184,8 @@ def _check_compiler():
     cxx = _flags.get('cxx')
     if cxx and shutil.which(cxx) is None:
         raise _flag_error('there is no compiler %s (install it, or set '
-                          'cxx= to run without compiled C)' % cxx, 'cxx')
+                          'cxx= to run without compiled C)' % _short(cxx),
+                          'cxx')
     ldflags = _flags.get('blas.ldflags', '').strip()
     # PyTensor splits blas.ldflags as a shell does (and raises, deep in its
     # first compile, at a quote never closed); Theano splits it at spaces.
@@ -188,18 +210,26 @@ def _compile_failure(error, cxx):
         return None
     said = _first_error(found.group(1).replace('\\n', '\n'))
     return EngineError('the C compiler %s failed%s'
-                       % (cxx, ': ' + said if said else ''))
+                       % (_short(cxx), ': ' + _bounded(said) if said else ''))
 
 
 def _compiledir_error(error):
     """An EngineError for the engines' refusal of the folder of compiled
     code ("Unable to create the compiledir directory '...'", "compiledir
     '...' exists but you don't have ... permissions"), else None: their
-    reason is often not the real one."""
+    reason is often not the real one.  An OSError about a file in a
+    compile cache folder the flags name (Python 3.12's ``Path.exists``
+    raises at a name too long) is one too."""
     found = re.search(r"compiledir(?: directory)? '(.*?)'", str(error))
-    if found is None:
+    filename = str(getattr(error, 'filename', None) or '')
+    if found is not None:
+        folder = found.group(1)
+    elif isinstance(error, OSError) and filename and any(
+            filename.startswith(_flags[flag]) for flag in
+            ('compiledir', 'base_compiledir') if _flags.get(flag)):
+        folder = filename
+    else:
         return None
-    folder = found.group(1)
     try:
         os.makedirs(folder, exist_ok=True)
         reason = 'it cannot be written'
@@ -210,7 +240,7 @@ def _compiledir_error(error):
     flag = 'compiledir' if 'compiledir' in _origins else 'base_compiledir'
     problem = ('the compile cache folder %s cannot be made (%s); point '
                '%s in THEANO_FLAGS at a folder you can write'
-               % (folder, reason, flag))
+               % (_short(folder), reason, flag))
     if flag in _origins:
         return _flag_error(problem, flag)
     return EngineError(problem)
@@ -262,7 +292,7 @@ def is_clang(cxx):
 def _cannot_use_gpu(reason):
     """The one line said when device=cuda cannot be honoured."""
     message = 'THEANO_FLAGS asks for device=%s but %s' % (
-        _flags['device'], reason)
+        _short(_flags['device']), reason)
     if _force:
         raise EngineError(message + ' and force_device=True')
     print('WARNING: %s; running on the CPU.' % message, file=sys.stderr)
@@ -328,7 +358,8 @@ def _import_theano():
     except ValueError as e:  # Theano's own check of a flag's value
         raise _compiledir_error(e) or _flag_error(e) from e
     except Exception as e:   # it compiles its own C while importing
-        problem = _compile_failure(e, _flags.get('cxx', 'g++'))
+        problem = (_compile_failure(e, _flags.get('cxx', 'g++'))
+                   or _compiledir_error(e))
         if problem is None:
             raise
         raise problem from e
@@ -403,6 +434,13 @@ def _keep_compiled_modules(theano):
 _GPU_FLAGS = ('device', 'force_device', 'init_gpu_device', 'contexts')
 
 
+def _gpu_number():
+    """The N of ``device=cudaN`` as digits ('0' for plain cuda), or None
+    when it is too large to be a GPU's."""
+    number = re.sub(r'\D', '', _flags['device']).lstrip('0') or '0'
+    return number if len(number) <= 6 else None
+
+
 def _jax_gpu():
     """The JAX device ``device=cudaN`` names, or a reason why there is none."""
     if importlib.util.find_spec('jax') is None:
@@ -413,8 +451,8 @@ def _jax_gpu():
         gpus = jax.devices('gpu')
     except RuntimeError as e:
         return None, 'JAX finds no GPU (%s)' % str(e).splitlines()[0]
-    number = re.sub(r'\D', '', _flags['device']) or '0'
-    if int(number) >= len(gpus):
+    number = _gpu_number()
+    if number is None or int(number) >= len(gpus):
         return None, 'JAX finds %d GPU(s)' % len(gpus)
     return gpus[int(number)], None
 
@@ -423,10 +461,12 @@ def _pytensor_flags():
     """THEANO_FLAGS (and .theanorc) as PYTENSOR_FLAGS, and the JAX device."""
     device = _flags.get('device', 'cpu')
     if not re.match(r'(cpu|cuda\d*|gpu\d*|opencl[\d:]*)$', device):
-        # what Theano says of it, word for word
+        # what Theano says of it, word for word (unless it is long)
+        shown = _short(device)
         raise _flag_error(
-            'Invalid value ("%s") for configuration variable "device". Valid '
-            'options start with one of "cpu", "opencl" or "cuda".' % device)
+            'Invalid value (%s) for configuration variable "device". Valid '
+            'options start with one of "cpu", "opencl" or "cuda".'
+            % ('"%s"' % device if shown == device else shown))
     flags = {k.replace('.', '__'): v for k, v in _flags.items()
              if k not in _GPU_FLAGS and not k.startswith('gpuarray.')}
     flags.setdefault('blas__ldflags', default_blas_ldflags())
@@ -465,8 +505,7 @@ def _configure_jax(gpu):
     global _jax_device, _jax_gpu_name
     if gpu is not None:
         _jax_device = gpu
-        number = re.sub(r'\D', '', _flags['device']) or '0'
-        _jax_gpu_name = 'cuda' + number
+        _jax_gpu_name = 'cuda' + _gpu_number()
         # float32 products in float32, not TF32, as on the CPU
         jax.config.update('jax_default_matmul_precision', 'highest')
     else:   # device=cpu,mode=JAX: the CPU even where a GPU is present
@@ -495,6 +534,11 @@ def _import_pytensor():
             pytensor.config.compiledir   # made when first asked for: now
     except ValueError as e:
         raise _compiledir_error(e) or _flag_error(e) from e
+    except OSError as e:
+        problem = _compiledir_error(e)
+        if problem is None:
+            raise
+        raise problem from e
     if str(pytensor.config.mode) == 'JAX':
         _configure_jax(gpu)
 
@@ -599,7 +643,7 @@ def failure(error):
         reason = getattr(error, 'strerror', None) or text.rsplit(': ')[-1]
         return EngineError('the compile cache in %s cannot be used (%s); '
                            'remove that folder, and it is rebuilt on the '
-                           'next run' % (folder, reason))
+                           'next run' % (_short(folder), cut(reason)))
     return _compile_failure(error, theano.config.cxx)
 
 

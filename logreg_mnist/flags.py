@@ -15,25 +15,41 @@ as the very values it was given.
 import ast
 import configparser
 import difflib
+import errno
+import io
 import os
 import re
 import shlex
+import stat
 
-from .errors import EngineError, QUOTE_MOST, quoted
+from .errors import EngineError, QUOTE_MOST, cut, quoted
+
+#: The largest flag file read (a .theanorc holds a few lines).
+THEANORC_MOST = 1 << 20
+
+
+def short(text):
+    """A value from a flag or the environment as a message shows it: as it
+    is, or quoted and cut short when it is long or holds control
+    characters."""
+    text = str(text)
+    if len(text) > QUOTE_MOST or re.search(r'[\x00-\x1f\x7f]', text):
+        return quoted(text)
+    return text
 
 
 def setting(variable, text):
     """How a message names where a flag is set: ``THEANO_FLAGS=<text>``,
     the value quoted short when it is long or holds control characters."""
-    if len(text) > QUOTE_MOST or re.search(r'[\x00-\x1f\x7f]', text):
-        return '%s=%s' % (variable, quoted(text))
-    return '%s=%s' % (variable, text)
+    return '%s=%s' % (variable, short(text))
 
 
 def _name(name):
     """A flag's name as a message shows it: quoted when it is not a plain
-    name (a space, a quote, a comma)."""
-    return name if re.fullmatch(r'[\w.]+', name) else quoted(name)
+    name (a space, a quote, a comma), and cut short when it is long."""
+    if re.fullmatch(r'[\w.]+', name) and len(name) <= QUOTE_MOST:
+        return name
+    return quoted(name)
 
 
 def _cannot_split(splitter, error, subject):
@@ -121,15 +137,47 @@ def theanorc_files():
     return [os.path.expanduser(p) for p in paths.split(os.pathsep) if p]
 
 
+def _not_a_file(path, mode):
+    """EngineError for a flag file that is not a regular file: a FIFO
+    would wait for a writer, maybe forever, and a device may never end."""
+    if stat.S_ISDIR(mode):
+        return EngineError('%s: %s' % (path, os.strerror(errno.EISDIR)))
+    return EngineError('%s is not a regular file' % path)
+
+
+def _read_flag_file(path):
+    """The bytes of the flag file ``path``; FileNotFoundError when there
+    is none, EngineError when it is not a regular file or is larger than
+    ``THEANORC_MOST``.  What is not a regular file is never opened (the
+    stat comes first), and what was swapped for one after the stat is
+    opened without waiting and refused."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_a_file(path, mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, 'rb') as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(path, mode)
+        data = f.read(THEANORC_MOST + 1)
+    if len(data) > THEANORC_MOST:
+        raise EngineError('%s: a flag file of more than %d MB; a .theanorc '
+                          'holds a few lines such as floatX = float32'
+                          % (path, THEANORC_MOST >> 20))
+    return data
+
+
 def read_theanorc(path):
     """The settings of one ``.theanorc`` as {'section.option': value} ({}
     when there is no such file); EngineError, naming the file, when it
-    cannot be read or parsed -- never a file quietly ignored."""
+    cannot be read or parsed, is not a regular file or is over 1 MB --
+    never a file quietly ignored."""
     parser = configparser.RawConfigParser()
     parser.optionxform = str   # floatX, not floatx
     try:
-        with open(path, encoding='utf-8') as f:
-            parser.read_file(f, path)
+        text = _read_flag_file(path).decode('utf-8')
+        # (newlines as a file opened as text has them: \r\n and \r too)
+        parser.read_file(io.StringIO(text, newline=None), path)
     except FileNotFoundError:
         return {}
     except OSError as e:
@@ -148,11 +196,20 @@ def read_theanorc(path):
             line = ast.literal_eval(line)
         except (ValueError, SyntaxError):
             pass
-        raise EngineError('%s, line %d: cannot read %r as a flag or a '
-                          '[section]' % (path, lineno, line.strip())) from None
+        raise EngineError('%s, line %d: cannot read %s as a flag or a '
+                          '[section]' % (path, lineno, quoted(line.strip()))
+                          ) from None
+    except configparser.DuplicateSectionError as e:
+        raise EngineError('%s, line %s: section %s is there twice'
+                          % (path, e.lineno, quoted(e.section))) from None
+    except configparser.DuplicateOptionError as e:
+        raise EngineError('%s, line %s: %s is set twice in [%s]'
+                          % (path, e.lineno, _name(e.option),
+                             short(e.section))) from None
     except configparser.Error as e:
-        raise EngineError('%s: %s' % (path, ' '.join(
-            str(e).replace(repr(path), '').split()))) from None
+        raise EngineError('%s: %s' % (path, cut(' '.join(
+            str(e).replace(repr(path), '').split()), 2 * QUOTE_MOST))
+                          ) from None
     return {('' if section == 'global' else section + '.') + option: value
             for section in parser.sections()
             for option, value in parser.items(section)}

@@ -139,11 +139,12 @@ def clean(tmp_path, **env):
                  'THEANORC': str(tmp_path / 'none')}, **env)
 
 
-def refusal(tmp_path, **env):
+def refusal(tmp_path, timeout=300, **env):
     """The one line `train` says when it stops before reading any data
     (the engine reads the flags when it is imported, before the data)."""
     out = run_module('train', '--dataset', tmp_path / 'never-read',
-                     cwd=tmp_path, env=clean(tmp_path, **env))
+                     cwd=tmp_path, env=clean(tmp_path, **env),
+                     timeout=timeout)
     assert (out.returncode, out.stdout) == (1, ''), out.stderr
     lines = out.stderr.splitlines()
     assert len(lines) == 1, out.stderr
@@ -220,3 +221,114 @@ def test_a_run_compiles_with_a_quoted_cxxflags_holding_a_comma(tmp_path,
                      cwd=tmp_path, env=clean(tmp_path, THEANO_FLAGS=flags_))
     assert out.returncode == 0, out.stderr
     assert 'epoch 1, minibatch' in out.stdout
+
+
+######################################################
+# Long names and values, and flag files that are not
+######################################################
+
+LONG = 'y' * 5000
+
+
+def bounded(said, long=LONG):
+    """The message quotes nothing long: at most 200 characters of it."""
+    assert long[:201] not in said, said[:400]
+    assert len(said) < 800, said[:400]
+
+
+@pytest.mark.parametrize('content', [
+    '[global]\nfloatX = %s\n' % LONG,              # the engine refuses it
+    '[global]\n%s = 1\n' % LONG,                   # no such flag
+    '[global]\nfloatX = float32\n%s\n' % LONG,     # not a flag at all
+    '[%s]\nx = 1\n[%s]\nx = 2\n' % (LONG, LONG),   # a section twice
+    '[global]\n%s = 1\n%s = 2\n' % (LONG, LONG),   # a flag twice
+    '[global]\ncxx = %s\n' % LONG,                 # no such compiler
+    '[global]\nblas.ldflags = -l%s\n' % LONG,      # the linker refuses it
+    '[global]\ndevice = %s\n' % LONG,
+    '[global]\ndevice = cuda%s\n' % ('9' * 5000),
+    '[global]\nmode = %s\n' % LONG,
+])
+def test_a_long_name_or_value_in_a_theanorc_is_cut(tmp_path, content):
+    rc = tmp_path / 'theanorc'
+    rc.write_text(content)
+    out = run_module('train', '--dataset', tmp_path / 'never-read',
+                     cwd=tmp_path, env=clean(tmp_path, THEANORC=str(rc)))
+    # (device=cuda... is a warning, and then the data is not found)
+    assert out.returncode == 1 and 'Traceback' not in out.stderr, \
+        out.stderr[-2000:]
+    lines = out.stderr.splitlines()
+    assert 1 <= len(lines) <= 2, out.stderr[:2000]
+    for line in lines:
+        bounded(line)
+        bounded(line, '9' * 5000)
+    assert lines[0].startswith(('WARNING: ', 'python -m logreg_mnist.train:'
+                                ' error: %s' % rc)), lines[0][:400]
+
+
+@pytest.mark.parametrize('variable, text', [
+    ('THEANO_FLAGS', 'floatX=%s' % LONG),
+    ('THEANO_FLAGS', '%s=1' % LONG),
+    ('THEANO_FLAGS', 'cxx=%s' % LONG),
+    ('THEANO_FLAGS', 'compiledir=/dev/null/%s' % LONG),
+    ('THEANO_FLAGS', 'floatX=float32,%s="a' % LONG),
+    ('PYTENSOR_FLAGS', 'floatX=%s' % LONG),
+    ('PYTENSOR_FLAGS', '%s="a' % LONG),
+    ('LOGREG_MNIST_ENGINE', LONG),
+])
+def test_a_long_name_or_value_in_the_environment_is_cut(tmp_path, variable,
+                                                        text):
+    from logreg_mnist import engine
+    if variable == 'PYTENSOR_FLAGS' and engine.NAME != 'pytensor':
+        pytest.skip('Theano does not read PYTENSOR_FLAGS')
+    said = refusal(tmp_path, **{variable: text})
+    bounded(said)
+
+
+def test_names_and_values_in_messages_are_short():
+    assert len(flags.unknown(LONG, ['floatX'])) < 250
+    with pytest.raises(EngineError) as e:
+        flags.split_value(LONG, '"' + LONG, 'here')
+    bounded(str(e.value))
+    with pytest.raises(EngineError) as e:
+        flags.parse('floatX=float32,%s="unclosed' % LONG)
+    bounded(str(e.value))
+
+
+@pytest.mark.parametrize('kind', ['fifo', '/dev/zero', 'symlink to a fifo'])
+def test_a_theanorc_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    """Never opened: a FIFO would wait for a writer, and /dev/zero never
+    ends."""
+    if kind == '/dev/zero':
+        rc = '/dev/zero'
+    else:
+        rc = str(tmp_path / 'fifo')
+        os.mkfifo(rc)
+        if kind.startswith('symlink'):
+            os.symlink(rc, tmp_path / 'link')
+            rc = str(tmp_path / 'link')
+    try:
+        said = refusal(tmp_path, THEANORC=rc, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail('reading %s as a flag file did not end' % kind)
+    assert said == '%s is not a regular file' % rc
+
+
+def test_a_theanorc_is_read_from_a_regular_file_only(tmp_path):
+    with pytest.raises(EngineError) as e:
+        flags.read_theanorc('/dev/null')
+    assert str(e.value) == '/dev/null is not a regular file'
+    assert flags.read_theanorc(str(tmp_path / 'none')) == {}
+    rc = tmp_path / 'theanorc'
+    rc.write_bytes(b'[global]\r\nfloatX = float32\r\n[gcc]\rcxxflags = -O2')
+    assert flags.read_theanorc(str(rc)) == {'floatX': 'float32',
+                                            'gcc.cxxflags': '-O2'}
+
+
+def test_a_huge_theanorc_is_refused(tmp_path):
+    rc = tmp_path / 'theanorc'
+    rc.write_text('[global]\nfloatX = float32\n' + '# ' * (1 << 20))
+    said = refusal(tmp_path, THEANORC=str(rc))
+    assert said.startswith('%s: a flag file of more than 1 MB' % rc), said
+    small = tmp_path / 'small'
+    small.write_text('[global]\nfloatX = float32\n' + '#\n' * 400000)
+    assert flags.read_theanorc(str(small)) == {'floatX': 'float32'}
