@@ -23,7 +23,7 @@ import os
 import numpy
 
 from . import download, untrusted
-from .errors import DataError, cut
+from .errors import DataError, cut, os_problem
 
 #: How many classes the labels name: the digits 0 to 9.
 N_CLASSES = 10
@@ -232,7 +232,7 @@ def read_dataset(path, n_out=N_CLASSES, dtype=None):
         else:
             sets = read_pickle(path)
     except OSError as e:
-        raise DataError('%s: %s' % (path, e.strerror or e)) from None
+        raise DataError(os_problem(path, e)) from None
     if dtype is not None:
         cast = []
         for x, y in sets:

@@ -67,3 +67,9 @@ def quoted(value, most=QUOTE_MOST):
 def cut(text, most=QUOTE_MOST):
     """``text`` (an exception's message, say) cut to ``most`` characters."""
     return text if len(text) <= most else text[:most - 3] + '...'
+
+
+def os_problem(path, error):
+    """An OSError about ``path`` as one line: ``path: what the system
+    said``."""
+    return '%s: %s' % (path, error.strerror or error)

@@ -29,7 +29,7 @@ import zlib
 
 import numpy
 
-from .errors import DataError, cut, quoted
+from .errors import DataError, cut, os_problem, quoted
 from .safety import note_input
 
 LIMIT_VARIABLE = 'LOGREG_MNIST_MAX_MB'
@@ -107,7 +107,7 @@ def check_regular(path, error=DataError):
     try:
         status = os.stat(path)
     except OSError as e:
-        raise error('%s: %s' % (path, e.strerror or e)) from None
+        raise error(os_problem(path, e)) from None
     if not stat.S_ISREG(status.st_mode):
         raise error('%s is not a regular file' % path)
     note_input(path, status)
@@ -122,7 +122,7 @@ def head(path, size, error=DataError):
         with open(path, 'rb') as f:
             return f.read(size)
     except OSError as e:
-        raise error('%s: %s' % (path, e.strerror or e)) from None
+        raise error(os_problem(path, e)) from None
 
 
 class _Content(io.RawIOBase):
@@ -231,7 +231,7 @@ def open_content(path, error=DataError, budget=None):
     try:
         return io.BufferedReader(_Content(path, budget), CHUNK)
     except OSError as e:
-        raise budget.error('%s: %s' % (path, e.strerror or e)) from None
+        raise budget.error(os_problem(path, e)) from None
 
 
 def read_bytes(path, error=DataError, budget=None):
@@ -251,7 +251,7 @@ def read_bytes(path, error=DataError, budget=None):
                     return out
                 out += chunk
         except OSError as e:
-            raise raw.error('%s: %s' % (path, e.strerror or e)) from None
+            raise raw.error(os_problem(path, e)) from None
 
 
 ###########
