@@ -47,7 +47,7 @@ from .bench.measure import (COMPARED, CONFIGS, PORT_CONFIGS, measure,
                             worker, write_arrays)
 from .bench.report import add_ratios, markdown, print_report
 from .bench.system import system_info
-from .safety import atomic_write, check_target
+from .files.writing import atomic_write, check_target
 
 
 def config_list(text):

@@ -22,7 +22,7 @@ import os
 
 import numpy
 
-from . import download, untrusted
+from .files import download, pickles, reading
 from .errors import DataError, cut, os_problem
 
 #: How many classes the labels name: the digits 0 to 9.
@@ -97,17 +97,17 @@ def resolve_dataset(dataset):
 def read_pickle(path):
     """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz.
 
-    The pickle is read as data (see ``untrusted``): numpy arrays of real
+    The pickle is read as data (see ``files.reading``): numpy arrays of real
     numbers in tuples or lists, nothing else.  The tutorial's file was
     written by Python 2, whose byte strings need the latin-1 reading that
-    ``untrusted.read_pickle`` applies.
+    ``pickles.read_pickle`` applies.
     """
     try:
-        sets = untrusted.read_pickle(path, 'a dataset')
+        sets = pickles.read_pickle(path, 'a dataset')
         pairs = None
         if isinstance(sets, (tuple, list)) and len(sets) == 3 and all(
                 isinstance(s, (tuple, list)) and len(s) == 2 for s in sets):
-            pairs = [(untrusted.as_array(x), untrusted.as_array(y))
+            pairs = [(pickles.as_array(x), pickles.as_array(y))
                      for x, y in sets]
     except DataError:
         raise
@@ -124,8 +124,8 @@ def read_pickle(path):
 def read_idx(path, ndim, budget=None):
     """Read one IDX file of unsigned bytes with ``ndim`` dimensions
     (optionally gzip'd) into a numpy array, charged to ``budget`` (see
-    ``untrusted.Budget``)."""
-    raw = untrusted.read_bytes(path, budget=budget)
+    ``reading.Budget``)."""
+    raw = reading.read_bytes(path, budget=budget)
     if len(raw) < 4 or raw[:3] != b'\x00\x00\x08':
         raise DataError('%s: not an IDX file of unsigned bytes '
                         '(wrong magic number)' % path)
@@ -164,7 +164,7 @@ def _idx_path(directory, stem):
 def read_idx_dir(directory, budget=None):
     """The three (x, y) pairs from a directory of MNIST-format IDX files,
     the files and the arrays made from them charged to one ``budget``."""
-    budget = budget or untrusted.Budget(directory)
+    budget = budget or reading.Budget(directory)
     arrays = {f.array: read_idx(_idx_path(directory, f.stem),
                                 1 if f.array.endswith('_y') else 3, budget)
               for f in download.IDX_FILES}
@@ -225,7 +225,7 @@ def read_dataset(path, n_out=N_CLASSES, dtype=None):
     checked to be images with labels in 0..n_out-1.  With ``dtype`` the
     images are cast to it first (the engine's floatX), so that a pixel the
     cast makes infinite (1e39 in float32) is refused too."""
-    budget = untrusted.Budget(path)
+    budget = reading.Budget(path)
     try:
         if os.path.isdir(path):
             sets = read_idx_dir(path, budget)
@@ -236,7 +236,7 @@ def read_dataset(path, n_out=N_CLASSES, dtype=None):
     if dtype is not None:
         cast = []
         for x, y in sets:
-            if x.dtype != dtype and x.dtype.kind in untrusted.REAL_KINDS:
+            if x.dtype != dtype and x.dtype.kind in reading.REAL_KINDS:
                 budget.charge(x.size * numpy.dtype(dtype).itemsize)
                 with numpy.errstate(over='ignore'):
                     x = x.astype(dtype)

@@ -28,7 +28,7 @@ from . import cli
 from .data import N_CLASSES
 from .defaults import DATASET, MODEL
 from .errors import DataError, UsageError, cut, quoted
-from .safety import refuse_overwrite
+from .files.writing import refuse_overwrite
 
 DIGITS = [str(d) for d in range(N_CLASSES)]
 
@@ -207,7 +207,7 @@ def save(fig, path, class_names=()):
     """Write ``fig`` to ``path`` as a PNG; UsageError (DataError when the
     character is not of ``class_names``), and no file, when its text holds
     a character the font has no glyph for: a picture would show a box."""
-    from .safety import atomic_write
+    from .files.writing import atomic_write
     with atomic_write(path) as f:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
@@ -312,7 +312,7 @@ def _model_and_data(args):
     """The first test images, their labels and the probabilities the
     model gives them."""
     from .engine import theano
-    from .modelfile import load_model, model_input
+    from .files.modelfile import load_model, model_input
     classifier = load_model(args.model)
     # as the engine computes with them: a pixel of 1e300 is finite in
     # float64 and infinite in float32
@@ -325,8 +325,7 @@ def _model_and_data(args):
 
 def _inputs(args):
     """The files this picture is drawn from: --out must be none of them."""
-    from .history import history_path
-    from .modelfile import npz_path
+    from .files.modelfile import model_set
     from .data import dataset_files
     dataset = getattr(args, 'dataset', None)
     inputs = [('`history`', getattr(args, 'history', None))]
@@ -334,8 +333,7 @@ def _inputs(args):
         inputs += [('`dataset`', p) for p in dataset_files(dataset)]
     model = getattr(args, 'model', None)
     if model:
-        inputs += [('`model`', model), ('`model`', npz_path(model)),
-                   ('`model`', history_path(model))]
+        inputs += [('`model`', path) for path in model_set(model)]
     return [(flag, path) for flag, path in inputs if path]
 
 
@@ -343,7 +341,7 @@ def plot(args):
     out = args.out or args.picture + '.png'
     refuse_overwrite([('`out`', out)], _inputs(args))
     if args.picture == 'weights':
-        from .modelfile import read_model
+        from .files.modelfile import read_model
         W = read_model(args.model)['W']
         if W.shape[1] > MOST_PANELS:
             raise DataError('the model has %d classes; a picture shows the '
@@ -362,7 +360,8 @@ def plot(args):
                        '%s (test split)' % args.dataset)
         fig = predictions_figure(images, labels, probabilities, names)
     else:
-        from .history import history_path, read_history
+        from .files.history import read_history
+        from .files.modelfile import history_path
         names = ()
         fig = curve_figure(read_history(args.history or
                                         history_path(args.model)))

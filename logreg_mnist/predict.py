@@ -18,7 +18,7 @@ def predict(model=MODEL, dataset=DATASET, n=10):
     from .data import read_data
     from .engine import theano
     from .errors import DataError
-    from .modelfile import load_model, model_input
+    from .files.modelfile import load_model, model_input
 
     classifier = load_model(model)
     test_images = read_data(dataset, theano.config.floatX)[2][0][:n]

@@ -27,11 +27,11 @@ import numpy
 from .data import N_CLASSES, SPLITS, load_data
 from .engine import jax_mode, theano, T
 from .errors import DataError, UsageError
-from .history import History, history_path
+from .files.history import History
 from .model import LogisticRegression
-from .modelfile import npz_path, save_model
+from .files.modelfile import HISTORY_SUFFIX, model_set, save_model
 from .cli.signals import stop_requests
-from .safety import (check_target, check_writable, exclusive,
+from .files.writing import (check_target, check_writable, exclusive,
                      reading_inputs)
 
 
@@ -64,21 +64,15 @@ def n_batches(set_x, batch_size, partial=False):
     return rows // batch_size
 
 
-def output_paths(model_out):
-    """Every file a run writes for ``--model-out``."""
-    paths = [model_out, npz_path(model_out), history_path(model_out)]
-    return list(dict.fromkeys(paths))   # model_out may be the .npz itself
-
-
 @contextlib.contextmanager
 def prepared_outputs(model_out):
     """Check the outputs before anything slow happens, hold them against a
     second run, and yield a ``StopRequest`` (Ctrl-C / SIGTERM)."""
-    if model_out.endswith('.history.csv'):   # (another set's history)
+    if model_out.endswith(HISTORY_SUFFIX):   # (another set's history)
         raise UsageError('`model_out` %s names a training history; choose '
                          'a model file name, such as best_model.pkl'
                          % model_out)
-    check_writable(output_paths(model_out))
+    check_writable(model_set(model_out))
     with reading_inputs(), exclusive(model_out), stop_requests() as stop:
         yield stop
 
@@ -88,7 +82,7 @@ def load_for_training(dataset, batch_size, model_out):
     read and that every split has at least one minibatch (the tutorial's
     floor division would otherwise give zero batches)."""
     datasets = load_data(dataset)
-    for path in output_paths(model_out):
+    for path in model_set(model_out):
         check_target(path, '`model_out`')
     for name, (set_x, _) in zip(SPLITS, datasets):
         rows = set_x.get_value(borrow=True).shape[0]

@@ -8,8 +8,8 @@ import reference
 from helpers import run_module, run_ok, split_6_2_2
 from logreg_mnist.conjugate_gradient import cg_optimization_mnist
 from logreg_mnist.engine import describe
-from logreg_mnist.history import read_history
-from logreg_mnist.modelfile import load_model
+from logreg_mnist.files.history import read_history
+from logreg_mnist.files.modelfile import load_model
 
 
 @pytest.fixture(scope='module')

@@ -300,7 +300,7 @@ def test_a_reader_that_goes_away_ends_training_quietly(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [
         'best_model.history.csv', 'best_model.npz', 'best_model.pkl',
         'clusters.pkl.gz']
-    from logreg_mnist.modelfile import load_model
+    from logreg_mnist.files.modelfile import load_model
     assert load_model(str(tmp_path / 'best_model.pkl')).W.get_value(
         ).shape == (20, 10)
 

@@ -13,7 +13,8 @@ import numpy
 import pytest
 
 from helpers import Mirror, write_idx
-from logreg_mnist import data, download
+from logreg_mnist import data
+from logreg_mnist.files import download
 from logreg_mnist.engine import theano
 from logreg_mnist.errors import DataError
 

@@ -19,8 +19,8 @@ import pytest
 from helpers import run_module, write_idx
 from logreg_mnist import data
 from logreg_mnist.errors import LogregError
-from logreg_mnist.history import read_history
-from logreg_mnist.modelfile import load_model
+from logreg_mnist.files.history import read_history
+from logreg_mnist.files.modelfile import load_model
 
 #: Address space of each command run: a few times what a run on this
 #: small data needs (about 1.3 GB, most of it the engine's libraries).

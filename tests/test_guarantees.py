@@ -15,7 +15,8 @@ import numpy
 import pytest
 
 from helpers import run_here, run_module, write_idx
-from logreg_mnist import data, modelfile, safety
+from logreg_mnist import data
+from logreg_mnist.files import modelfile, writing
 from logreg_mnist.errors import DataError, ModelError, UsageError
 
 #: Peak memory of a command that only reads a file, and what it may grow.
@@ -239,19 +240,19 @@ def test_a_lock_never_touches_a_file_it_did_not_make(tmp_path):
 
 def test_one_model_set_has_one_lock_however_it_is_spelled(tmp_path):
     (tmp_path / 'here').symlink_to(tmp_path)
-    with safety.exclusive(str(tmp_path / 'm.pkl')):
+    with writing.exclusive(str(tmp_path / 'm.pkl')):
         for spelling in ('m', 'm.npz', 'm.pkl', 'here/m.tar'):
             with pytest.raises(UsageError, match='is being written by '
                                'another run .process %d, holding %s/.m.lock'
                                % (os.getpid(), tmp_path)):
-                with safety.exclusive(str(tmp_path / spelling)):
+                with writing.exclusive(str(tmp_path / spelling)):
                     pass
-        with safety.exclusive(str(tmp_path / 'n.pkl')):   # another set
+        with writing.exclusive(str(tmp_path / 'n.pkl')):   # another set
             pass
     assert sorted(os.listdir(tmp_path)) == ['here']
     # a lock left by a run that was killed is taken over, then removed
     (tmp_path / '.m.lock').write_text('12345\n')
-    with safety.exclusive(str(tmp_path / 'm')):
+    with writing.exclusive(str(tmp_path / 'm')):
         assert (tmp_path / '.m.lock').read_text() == '%d\n' % os.getpid()
     assert sorted(os.listdir(tmp_path)) == ['here']
 
@@ -415,13 +416,13 @@ def test_a_lock_is_never_a_link_or_an_empty_file(tmp_path):
     (tmp_path / '.n.lock').write_text('')
     for stem in ('m', 'n'):
         with pytest.raises(UsageError, match='is in the way'):
-            with safety.exclusive(str(tmp_path / stem)):
+            with writing.exclusive(str(tmp_path / stem)):
                 pass
     assert mine.read_text() == '' and (tmp_path / '.n.lock').exists()
     with open(tmp_path / '.m.lock', 'w') as f:   # (still the same file)
         f.write('12\n')
     with pytest.raises(UsageError, match='is in the way'):   # two names
-        with safety.exclusive(str(tmp_path / 'm')):
+        with writing.exclusive(str(tmp_path / 'm')):
             pass
     assert mine.read_text() == '12\n'
 

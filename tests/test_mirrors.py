@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from helpers import Mirror
-from logreg_mnist import download
+from logreg_mnist.files import download
 from logreg_mnist.errors import DataError
 
 USER, PASSWORD = 'alice', 'pw-Xq7-hunter2'

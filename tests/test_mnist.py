@@ -14,7 +14,7 @@ import reference
 from conftest import MNIST_DIR
 from helpers import Mirror, read_idx_independently, run_module, trace_lines
 from logreg_mnist import data
-from logreg_mnist.history import read_history
+from logreg_mnist.files.history import read_history
 from logreg_mnist.plot import patience_ran_out
 
 #: the same on every Python: run once per engine (see conftest.py)

@@ -8,12 +8,12 @@ import pytest
 
 import helpers
 from logreg_mnist.engine import theano
-from logreg_mnist.modelfile import load_model
+from logreg_mnist.files.modelfile import load_model
 from helpers import build
 
 
 def test_save_and_load_both_formats(problem, tmp_path):
-    from logreg_mnist.modelfile import load_model, save_model
+    from logreg_mnist.files.modelfile import load_model, save_model
     xv, yv, W, b = problem
     x, model = build(W, b)
     save_model(model, str(tmp_path / 'm.pkl'), epoch=3)
@@ -34,7 +34,7 @@ def test_save_and_load_both_formats(problem, tmp_path):
 
 def test_a_pickle_alone_is_not_read(problem, tmp_path):
     from logreg_mnist.errors import ModelError
-    from logreg_mnist.modelfile import load_model, save_model
+    from logreg_mnist.files.modelfile import load_model, save_model
     xv, yv, W, b = problem
     x, model = build(W, b)
     save_model(model, str(tmp_path / 'm.pkl'))
@@ -49,7 +49,7 @@ def test_a_pickle_alone_is_not_read(problem, tmp_path):
 
 
 def test_npz_loads_without_unpickling(problem, tmp_path, monkeypatch):
-    from logreg_mnist.modelfile import load_model, save_model
+    from logreg_mnist.files.modelfile import load_model, save_model
     xv, yv, W, b = problem
     x, model = build(W, b)
     save_model(model, str(tmp_path / 'm.npz'))
@@ -97,7 +97,7 @@ def gadget_pickles(marker, model):
 
 def test_gadget_pickles_never_run(problem, tmp_path):
     from logreg_mnist.errors import ModelError
-    from logreg_mnist.modelfile import load_model
+    from logreg_mnist.files.modelfile import load_model
     xv, yv, W, b = problem
     x, model = build(W, b)
     for name, content in gadget_pickles(tmp_path / 'ran', model):
@@ -132,7 +132,7 @@ def npz_cases(W, b):
 
 def test_npz_fields_of_the_wrong_kind_are_refused(problem, tmp_path):
     from logreg_mnist.errors import ModelError
-    from logreg_mnist.modelfile import load_model
+    from logreg_mnist.files.modelfile import load_model
     xv, yv, W, b = problem
     for name, fields, says in npz_cases(W, b):
         path = tmp_path / (name + '.npz')
@@ -148,7 +148,7 @@ def test_npz_fields_of_the_wrong_kind_are_refused(problem, tmp_path):
 def test_a_npz_that_lies_about_its_size_is_refused(problem, tmp_path,
                                                    monkeypatch):
     from logreg_mnist.errors import ModelError
-    from logreg_mnist.modelfile import load_model
+    from logreg_mnist.files.modelfile import load_model
     xv, yv, W, b = problem
     path = tmp_path / 'big.npz'
     numpy.savez_compressed(path, W=numpy.zeros((3000, 1000)), b=b,

@@ -10,7 +10,7 @@ import helpers
 from helpers import run_here, run_ok
 from logreg_mnist import plot
 from logreg_mnist.errors import DataError
-from logreg_mnist.history import read_history
+from logreg_mnist.files.history import read_history
 
 
 @pytest.fixture(scope='module')

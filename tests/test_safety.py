@@ -14,10 +14,10 @@ import numpy
 import pytest
 
 from helpers import run_module, run_ok, trace_lines
-from logreg_mnist.safety import atomic_write
-from logreg_mnist.history import read_history
+from logreg_mnist.files.writing import atomic_write
+from logreg_mnist.files.history import read_history
 from logreg_mnist.model import LogisticRegression
-from logreg_mnist.modelfile import load_model
+from logreg_mnist.files.modelfile import load_model
 
 
 def test_atomic_write_replaces_the_whole_file(tmp_path):
@@ -363,11 +363,11 @@ def test_outputs_that_cannot_be_files_are_refused_before_reading(
 
 
 def full_disk_for(monkeypatch, target):
-    """Make every write to ``target`` through ``safety.atomic_writes``
+    """Make every write to ``target`` through ``writing.atomic_writes``
     fail with ENOSPC, as on a full disk."""
     import errno
     import io
-    from logreg_mnist import safety
+    from logreg_mnist.files import writing
 
     class FullDisk(io.FileIO):
         def write(self, data):
@@ -377,21 +377,21 @@ def full_disk_for(monkeypatch, target):
         io.BufferedWriter.__init__(
             self, (FullDisk if path == target else io.FileIO)(fd, 'wb'))
         self.target = path
-    monkeypatch.setattr(safety._Output, '__init__', opened)
+    monkeypatch.setattr(writing._Output, '__init__', opened)
 
 
 def test_a_failed_write_leaves_every_previous_file(tmp_path, monkeypatch):
     """A write that fails (here: ENOSPC raised at the write, as on a full
     disk) changes none of the files written together."""
     import errno
-    from logreg_mnist import safety
+    from logreg_mnist.files import writing
     a, b = str(tmp_path / 'a.pkl'), str(tmp_path / 'a.npz')
     for path in (a, b):
         with open(path, 'wb') as f:
             f.write(b'old ' + path.encode())
     full_disk_for(monkeypatch, b)   # the .npz's file is on a full disk
     with pytest.raises(OSError) as e:
-        with safety.atomic_writes([a, b]) as (fa, fb):
+        with writing.atomic_writes([a, b]) as (fa, fb):
             fa.write(b'new a')
             fb.write(b'new b')
     assert (e.value.errno, e.value.filename) == (errno.ENOSPC, b)
@@ -406,7 +406,7 @@ def test_a_model_is_not_replaced_when_its_history_cannot_be(tmp_path,
     not fit on the disk, the previous model stays too."""
     import errno
     from helpers import build
-    from logreg_mnist.modelfile import save_model
+    from logreg_mnist.files.modelfile import save_model
     model, history = str(tmp_path / 'm.pkl'), str(tmp_path / 'm.history.csv')
     save_model(build()[1], model, beside=[(history, b'old history')],
                epoch=1)

@@ -11,7 +11,7 @@ import reference
 from helpers import trace_lines
 from logreg_mnist.engine import ENGINE
 from logreg_mnist.errors import TrainingStopped
-from logreg_mnist.history import read_history
+from logreg_mnist.files.history import read_history
 from logreg_mnist.plot import patience_ran_out
 from logreg_mnist.sgd import sgd_optimization_mnist
 

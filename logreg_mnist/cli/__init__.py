@@ -126,12 +126,12 @@ dataset_name, input_file = named('dataset'), named('file')
 
 def output_file(text):
     """An argparse type: a file path whose folder exists, that can be
-    written (see ``safety.output_problem``)."""
+    written (see ``files.writing.output_problem``)."""
     folder = os.path.dirname(os.path.abspath(text))
     if text and not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(
             'folder %s does not exist' % os.path.dirname(text))
-    from ..safety import output_problem
+    from ..files.writing import output_problem
     problem = output_problem(text)
     if problem:
         raise argparse.ArgumentTypeError(problem)
@@ -285,7 +285,7 @@ def _run(parser, action, argv):
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        from ..safety import reading_inputs
+        from ..files.writing import reading_inputs
         with reading_inputs():   # no output may replace what it reads
             result = action(args)
         sys.stdout.flush()   # here, where a failure is still ours to report

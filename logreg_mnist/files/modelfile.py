@@ -12,7 +12,7 @@ Training writes every new best model twice:
 
 Asked for ``best_model.pkl``, the commands read the ``best_model.npz``
 beside it, which holds the same weights (both are written together).
-Every file is read through ``untrusted``.  Reading a model's arrays
+Every file is read through ``reading``.  Reading a model's arrays
 (``read_model``) needs no engine; only building a model from them
 (``load_model``) and saving one do.
 """
@@ -24,10 +24,10 @@ import zipfile
 
 import numpy
 
-from . import untrusted
-from .errors import DataError, ModelError, cut, quoted
-from .cli.signals import deferred_interrupts
-from .safety import atomic_writes
+from . import reading
+from ..errors import DataError, ModelError, cut, quoted
+from ..cli.signals import deferred_interrupts
+from .writing import atomic_writes
 
 #: How every zip archive, and so every ``.npz``, begins.
 ZIP_MAGIC = b'PK\x03\x04'
@@ -39,10 +39,27 @@ MAX_MEMBERS = 64
 MAX_CLASSES = 1000
 
 
+#: How a model set's history is named after the set's stem.
+HISTORY_SUFFIX = '.history.csv'
+
+
 def npz_path(path):
     """The ``.npz`` that goes with a model path (``best_model.pkl`` ->
     ``best_model.npz``)."""
     return os.path.splitext(path)[0] + '.npz'
+
+
+def history_path(path):
+    """The history that goes with a model path (``best_model.pkl`` ->
+    ``best_model.history.csv``)."""
+    return os.path.splitext(path)[0] + HISTORY_SUFFIX
+
+
+def model_set(path):
+    """Every file saved for the model ``path``, each once, history last:
+    the model itself, its ``.npz`` (the same file when ``path`` is one)
+    and its history."""
+    return list(dict.fromkeys([path, npz_path(path), history_path(path)]))
 
 
 def save_model(classifier, path, beside=(), **provenance):
@@ -51,13 +68,13 @@ def save_model(classifier, path, beside=(), **provenance):
     The ``.npz`` records the engine, device and package version with the
     ``provenance`` given.  The two files, and the ``(path, bytes)`` pairs
     of ``beside`` (the history that goes with the model), replace the
-    previous ones together (see ``safety.atomic_writes``: a full disk
+    previous ones together (see ``writing.atomic_writes``: a full disk
     leaves those as they were), and Ctrl-C waits for them.  With a
     ``path`` ending in ``.npz`` only the ``.npz`` is written.
     """
-    from . import __version__
-    from .engine import ENGINE, device, values_on_host
-    paths = [path, npz_path(path)] if not path.endswith('.npz') else [path]
+    from .. import __version__
+    from ..engine import ENGINE, device, values_on_host
+    paths = model_set(path)[:-1]   # (the history comes in ``beside``)
     with values_on_host(classifier.params) as (W, b), \
             deferred_interrupts(), \
             atomic_writes(paths + [p for p, _ in beside]) as files:
@@ -80,11 +97,11 @@ def save_model(classifier, path, beside=(), **provenance):
 def load_model(path):
     """A new ``LogisticRegression`` holding the weights of a model file
     (see ``read_model``)."""
-    from .engine import theano, T
-    from .model import LogisticRegression
+    from ..engine import theano, T
+    from ..model import LogisticRegression
     info = read_model(path)
     # what the weights take once cast to floatX, and once more in the model
-    untrusted.Budget(path, error=ModelError).charge(
+    reading.Budget(path, error=ModelError).charge(
         2 * (info['W'].size + info['b'].size) *
         numpy.dtype(theano.config.floatX).itemsize)
     classifier = LogisticRegression(input=T.matrix('x'),
@@ -102,7 +119,7 @@ def read_model(path):
     A ``.npz`` (or any zip archive) is read as it is; for a pickle
     (``best_model.pkl``), the ``.npz`` beside it.
     """
-    if path.endswith('.npz') or (os.path.lexists(path) and untrusted.head(
+    if path.endswith('.npz') or (os.path.lexists(path) and reading.head(
             path, len(ZIP_MAGIC), error=ModelError) == ZIP_MAGIC):
         return model_info(path)
     portable = npz_path(path)
@@ -119,11 +136,11 @@ def model_info(path):
     """The arrays and provenance stored in a ``.npz`` model, as a dict.
 
     The archive is checked from its headers first -- sizes within the
-    limit of ``untrusted``, every member a ``.npy`` of numbers or text --
+    limit of ``reading``, every member a ``.npy`` of numbers or text --
     so that nothing large is allocated for a file that lies about its
     content; then ``numpy.load`` reads it without pickle.
     """
-    raw = untrusted.read_bytes(path, error=ModelError)
+    raw = reading.read_bytes(path, error=ModelError)
     if not raw.startswith(ZIP_MAGIC):
         raise ModelError('%s is not a .npz model (not a zip archive)' % path)
     try:
@@ -155,7 +172,7 @@ def _zip_directory(raw):
 
 
 def _check_npz_headers(raw, path):
-    limit = untrusted.limit_bytes()
+    limit = reading.limit_bytes()
     entries, directory = _zip_directory(raw)
     if entries > MAX_MEMBERS:
         raise ModelError('%s holds %d arrays; a model has at most %d'
@@ -188,9 +205,9 @@ def _check_npz_headers(raw, path):
                                      'version numpy writes' % (
                                          path, quoted(member.filename)))
                 shape, _, dtype = read_header(f)
-            if dtype.kind not in untrusted.REAL_KINDS + 'U' or (
+            if dtype.kind not in reading.REAL_KINDS + 'U' or (
                     dtype.kind != 'U' and dtype.itemsize > 8) or any(
-                    n >= untrusted.MAX_DIMENSION for n in shape) or \
+                    n >= reading.MAX_DIMENSION for n in shape) or \
                     math.prod(shape) * dtype.itemsize > member.file_size:
                 raise ModelError('%s: %s holds %s of shape %s, not what a '
                                  'model holds' % (path,

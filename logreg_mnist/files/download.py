@@ -44,11 +44,11 @@ import time
 import urllib.parse
 import urllib.request
 
-from . import untrusted
-from .defaults import DATASET
-from .errors import DataError, cut, quoted
-from .cli.progress import StatusLine
-from .safety import atomic_write
+from . import reading
+from ..defaults import DATASET
+from ..errors import DataError, cut, quoted
+from ..cli.progress import StatusLine
+from .writing import atomic_write
 
 MIRRORS_VARIABLE = 'LOGREG_MNIST_MIRRORS'
 
@@ -243,7 +243,7 @@ class Expected(object):
     def __call__(self, path):
         if self.unpack:
             try:
-                content = untrusted.read_bytes(path)
+                content = reading.read_bytes(path)
             except DataError as e:
                 raise ValueError(str(e).replace(path + ': ', '')) from None
         else:

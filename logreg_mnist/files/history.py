@@ -23,14 +23,14 @@ model leaves the history of the previous one alone.
 """
 import csv
 import io
-import os
 import re
 
 import numpy
 
-from . import untrusted
-from .errors import DataError, quoted
-from .safety import atomic_write
+from . import reading
+from ..errors import DataError, quoted
+from .modelfile import history_path
+from .writing import atomic_write
 
 FIELDS = ['epoch', 'minibatch', 'iteration', 'validation_error',
           'test_error', 'training_cost', 'patience']
@@ -38,11 +38,6 @@ FIELDS = ['epoch', 'minibatch', 'iteration', 'validation_error',
 
 def _cell(value, kind):
     return '' if value is None else repr(kind(value))
-
-
-def history_path(model_out):
-    """``best_model.pkl`` -> ``best_model.history.csv``."""
-    return os.path.splitext(model_out)[0] + '.history.csv'
 
 
 class History(object):
@@ -152,16 +147,16 @@ def _row(row):
 def _read(path):
     """The bytes of the history file ``path``: at most ``MOST_BYTES`` of
     them (or the input limit, if that is lower), or DataError."""
-    limit = untrusted.limit_bytes()
-    budget = untrusted.Budget(path, min(limit, MOST_BYTES))
+    limit = reading.limit_bytes()
+    budget = reading.Budget(path, min(limit, MOST_BYTES))
     too_big = DataError('%s holds more than %d MB, more than a training '
                         'history does' % (path, MOST_BYTES >> 20))
     if limit <= MOST_BYTES:   # (the input limit's message, which says how
-        return untrusted.read_bytes(path, budget=budget)  # to raise it)
-    if untrusted.check_regular(path).st_size > MOST_BYTES:
+        return reading.read_bytes(path, budget=budget)  # to raise it)
+    if reading.check_regular(path).st_size > MOST_BYTES:
         raise too_big
     try:
-        return untrusted.read_bytes(path, budget=budget)
+        return reading.read_bytes(path, budget=budget)
     except DataError:
         if budget.spent > budget.limit:
             raise too_big from None

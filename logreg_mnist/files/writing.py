@@ -129,7 +129,7 @@ _inputs = None
 
 @contextlib.contextmanager
 def reading_inputs():
-    """Note, inside the block, every file ``untrusted`` reads, so that no
+    """Note, inside the block, every file ``reading`` reads, so that no
     write in the block replaces one of them.  A block inside another
     shares the outer one's list: a command is one run."""
     global _inputs
@@ -177,7 +177,7 @@ def refuse_overwrite(outputs, inputs):
     Both are lists of ``(argument, path)``: the argument that names the
     path, in backquotes (see ``errors``).
     """
-    from .errors import UsageError
+    from ..errors import UsageError
     for out_argument, out in outputs:
         for in_argument, path in inputs:
             if _same_file(out, path):
@@ -240,7 +240,7 @@ def check_target(path, argument=None):
     never a file this run reads (the dataset wherever it was found, the
     model), however either is spelled.  ``argument`` names the option that
     gave ``path``, for the message."""
-    from .errors import UsageError
+    from ..errors import UsageError
     problem = output_problem(path)
     if problem:
         raise UsageError(problem)
@@ -257,7 +257,7 @@ def check_writable(paths):
     in a folder where a file can really be created (tried, not guessed:
     the permission bits say nothing for root or a read-only file
     system)."""
-    from .errors import UsageError
+    from ..errors import UsageError
     for path in paths:
         problem = output_problem(path)
         if problem:
@@ -292,7 +292,7 @@ def _open_lock(lock):
     this package left behind.  Anything else at that name -- a link, a
     FIFO, a file of the user's -- is refused untouched: never followed,
     truncated or removed."""
-    from .errors import UsageError
+    from ..errors import UsageError
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     while True:
         with _naming(lock):
@@ -335,7 +335,7 @@ def exclusive(path):
     only if it is still the file this run locked.
     """
     import fcntl
-    from .errors import UsageError
+    from ..errors import UsageError
     lock = lock_path(path)
     while True:
         fd = _open_lock(lock)
