@@ -125,7 +125,8 @@ class _Content(io.RawIOBase):
         self.file = open(path, 'rb')
         head = self._read_file()
         self.gzipped = head[:2] == b'\x1f\x8b'
-        self.input = head    # read from the file but not yet used
+        self.input = head    # the chunk read from the file last
+        self.at = 0          # how much of it is used
         self.stream = None   # the gzip member being decompressed
         if not self.gzipped and path.endswith('.gz'):
             self.file.close()
@@ -154,9 +155,11 @@ class _Content(io.RawIOBase):
         super().close()
 
     def _more_input(self):
-        if not self.input:
-            self.input = self._read_file()
-        return bool(self.input)
+        """True while input is left: the rest of the chunk read last, from
+        ``self.at``, or a new chunk."""
+        if self.at >= len(self.input):
+            self.input, self.at = self._read_file(), 0
+        return self.at < len(self.input)
 
     def readinto(self, buffer):
         want = min(len(buffer), CHUNK)   # (zeros can unpack 1000-fold)
@@ -171,8 +174,14 @@ class _Content(io.RawIOBase):
     def _plain(self, want):
         if not self._more_input():
             return b''
-        data, self.input = self.input[:want], self.input[want:]
+        data = self.input[self.at:self.at + want]
+        self.at += len(data)
         return data
+
+    #: The most compressed bytes given to zlib at once: what it copies of
+    #: them (at a member's end, or when the output is full) stays small,
+    #: however many members a chunk holds.
+    FEED = 1 << 14
 
     def _gunzip(self, want):
         """Up to ``want`` bytes more of the decompressed members."""
@@ -180,23 +189,26 @@ class _Content(io.RawIOBase):
             if self.stream is None:   # between members: another, or the end
                 if not self._more_input():
                     return b''
-                if self.input.strip(b'\0') == b'':   # padding
-                    self.input = b''
+                if self.input[self.at] == 0 and \
+                        not self.input[self.at:].strip(b'\0'):   # padding
+                    self.at = len(self.input)
                     continue
                 self.stream = zlib.decompressobj(16 + zlib.MAX_WBITS)
             if not self._more_input():
                 raise self.error('%s: damaged or truncated gzip file (it ends '
                                  'in the middle of the compressed data)'
                                  % self.path)
+            fed = memoryview(self.input)[self.at:self.at + self.FEED]
             try:
-                data = self.stream.decompress(self.input, want)
+                data = self.stream.decompress(fed, want)
             except zlib.error as e:
                 raise self.error('%s: damaged or truncated gzip file (%s)'
                                  % (self.path, e)) from None
-            self.input = self.stream.unconsumed_tail
             if self.stream.eof:
-                self.input = self.stream.unused_data
+                self.at += len(fed) - len(self.stream.unused_data)
                 self.stream = None
+            else:
+                self.at += len(fed) - len(self.stream.unconsumed_tail)
             if data:
                 return data
 
