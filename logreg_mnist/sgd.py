@@ -12,7 +12,7 @@ or earlier once ``patience`` steps have gone by with no new best: each
 improvement of at least 0.5 % pushes the patience out to twice the steps
 taken so far.
 """
-from . import kernel
+from .engine import kernel
 from .defaults import (BATCH_SIZE, DATASET, LEARNING_RATE, MODEL,
                        N_EPOCHS)
 from .cli.watch import Watch

@@ -12,7 +12,8 @@ import pytest
 import helpers
 import reference
 from helpers import run_module
-from logreg_mnist import engine, kernel
+from logreg_mnist import engine
+from logreg_mnist.engine import kernel
 from logreg_mnist.bench import peers
 from logreg_mnist.bench.measure import CONFIGS
 

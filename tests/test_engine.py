@@ -216,7 +216,7 @@ def test_auto_picks_theano_up_to_python_3_11():
 
 
 def test_blas_choice_degrades_gracefully(monkeypatch):
-    from logreg_mnist import blas
+    from logreg_mnist.engine import blas
     found = {'scipy_openblas32': ['/site/scipy_openblas32/lib/'
                                   'libscipy_openblas.so'],
              'scipy': ['/site/scipy.libs/libopenblasp-r0-abc.3.21.so']}

@@ -30,7 +30,7 @@ CONFIGS = {
     'port': ('port', None, None, ''),   # the current flags, unchanged
     'port-cpu-float64': ('port', 'cpu', 'float64', 'device=cpu'),
     'port-cpu-float32': ('port', 'cpu', 'float32', 'device=cpu'),
-    # the same through the graph's two BLAS products (see kernel.py)
+    # the same through the graph's two BLAS products (see engine/kernel.py)
     'port-cpu-float32-graph': ('port', 'cpu', 'float32', 'device=cpu'),
     'port-cuda-float64': ('port', 'cuda', 'float64',
                           'device=cuda,force_device=True'),
@@ -60,7 +60,7 @@ PORT_CONFIGS = sorted(c for c in CONFIGS if CONFIGS[c][0] == 'port')
 def port_epoch(arrays, batch_size):
     """The Theano port's compiled functions and the tutorial's epoch."""
     import numpy
-    from .. import kernel
+    from ..engine import kernel
     from ..data import shared_dataset
     from ..engine import (ENGINE, blas_ldflags, device, device_name,
                           jax_mode, theano)

@@ -20,10 +20,10 @@ import functools
 import os
 import zlib
 
-from . import KERNEL_VARIABLE
-from .engine import (Apply, COp, C_ENGINE, C_MODE, build_problem, runs_c_ops,
-                     theano, T)
-from .errors import EngineError
+from .. import KERNEL_VARIABLE
+from ..errors import EngineError
+from . import (Apply, COp, C_ENGINE, C_MODE, build_problem, runs_c_ops,
+               theano, T)
 
 with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
     SOURCE = _f.read()
