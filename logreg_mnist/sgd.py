@@ -118,6 +118,7 @@ def sgd_optimization_mnist(learning_rate=LEARNING_RATE, n_epochs=N_EPOCHS,
     the cost diverges, and TrainingInterrupted when Ctrl-C or SIGTERM
     stops the run.
     """
+    kernel.choice()   # a bad LOGREG_MNIST_KERNEL stops it before any file
     with prepared_outputs(model_out) as stop:
         run, train_model, n_train_batches = _prepare(
             dataset, learning_rate, batch_size, model_out)

@@ -53,7 +53,10 @@ def start(name=None):
     user's flags and import it; once: later calls do nothing, and one that
     names another engine than the one running is an EngineError."""
     if state.ENGINE is not None:
-        if name is not None and choose_engine(name) != state.NAME:
+        wanted = name and str(name).strip().lower()
+        if wanted == 'auto':
+            wanted = choose_engine(wanted)
+        if wanted and wanted != state.NAME:
             raise EngineError('the %s engine already runs in this process; '
                               'it cannot change to %s' % (state.NAME, name))
         return
@@ -126,6 +129,3 @@ def __getattr__(name):
         start()
         return dict(zip(('Apply', 'COp'), c_op_bases()))[name]
     raise AttributeError('module %r has no attribute %r' % (__name__, name))
-
-
-start()

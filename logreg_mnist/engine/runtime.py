@@ -1,19 +1,29 @@
-"""What the other modules ask of the started engine: the device, the
-host copies of values, the lines a run prints."""
+"""What the other modules ask of the engine: the device, the host copies
+of values, the lines a run prints.  Each of these starts the engine (see
+``start``) when it has not started yet."""
 import contextlib
 
 from . import state
 from .flags import is_gpu
 
 
+def _started():
+    """Start the engine unless it runs; ``start`` says which it is."""
+    if state.ENGINE is None:
+        from . import start
+        start()
+
+
 def jax_mode():
     """True when compiled functions run through JAX (PyTensor only)."""
+    _started()
     return (state.NAME == 'pytensor'
             and str(state.theano.config.mode) == 'JAX')
 
 
 def device():
     """The device this run really computes on."""
+    _started()
     theano = state.theano
     if state.NAME == 'theano':
         if is_gpu(theano.config.device):
@@ -35,6 +45,7 @@ def device_name():
 
 def blas_ldflags():
     """The ``blas.ldflags`` the engine's C code links with."""
+    _started()
     if state.NAME == 'theano':
         return state.theano.config.blas.ldflags
     return state.theano.config.blas__ldflags
@@ -55,6 +66,7 @@ def engine_names():
 
 def describe():
     """One line saying which engine, device and floatX this run uses."""
+    _started()
     return '... using %s on device %s with floatX=%s' % (
         state.ENGINE, device(), state.theano.config.floatX)
 
@@ -113,6 +125,7 @@ def runs_c_ops():
     """True when functions compiled in ``C_MODE`` can run ops written in
     C: on the CPU, not through JAX, with a C++ compiler, in the default
     (FAST_RUN) mode."""
+    _started()
     return (device() == 'cpu' and not jax_mode()
             and bool(state.theano.config.cxx)
             and str(state.theano.config.mode) in ('Mode', 'FAST_RUN'))
