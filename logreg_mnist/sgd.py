@@ -18,8 +18,9 @@ from .defaults import (BATCH_SIZE, DATASET, LEARNING_RATE, MODEL,
 from .cli.watch import Watch
 from .engine import compiling_line, describe, quiet_autocast, theano, T
 from .errors import TrainingStopped
-from .training import (Run, compile_now, evaluators, load_for_training,
-                       minibatch, n_batches, new_model, prepared_outputs)
+from .engine.graph import compile_now, minibatch, n_batches
+from .training import (Run, evaluators, load_for_training, new_model,
+                       prepared_outputs)
 
 
 def build_model(datasets, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE):

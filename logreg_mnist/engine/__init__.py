@@ -21,6 +21,8 @@ Everything that differs between engines lives in this package:
 * ``blas``            -- the BLAS the engines' C code links with;
 * ``runtime``         -- the device, host copies of values, the lines a run
   prints;
+* ``graph``           -- what the lesson's graph needs of the engine:
+  minibatches, their number, exact error rates, compiling ahead;
 * ``ops`` / ``kernel`` -- ops written in C, and the float32 CPU kernel
   (``kernel.c``).
 

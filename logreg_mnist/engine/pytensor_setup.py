@@ -83,7 +83,7 @@ def _configure_jax(gpu):
     import pytensor.link.jax.dispatch  # noqa: F401
     # With 64-bit types off, JAX warns on every call that the graph's
     # int64 indices and float64 error rates are computed in 32 bits; that
-    # is what float32 asks for (``training.evaluator`` makes the error
+    # is what float32 asks for (``graph.exact_errors`` makes the error
     # rates exact again).
     warnings.filterwarnings('ignore', message=r'Explicitly requested dtype '
                             r'\w+ requested in \w+ is not available')
