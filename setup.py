@@ -9,7 +9,7 @@ Two engines run the same graph, chosen by the Python version:
   successor, with the NumPy and SciPy it was tested with here.
 
 scipy-openblas32 brings a recent OpenBLAS that the engines' C code is linked
-against (see logreg_mnist/engine.py): the tutorial's epoch runs about 1.5x
+against (see logreg_mnist/engine/blas.py): the tutorial's epoch runs about 1.5x
 faster with it.  The ``cuda`` extra adds JAX with CUDA 13, which PyTensor uses
 for ``THEANO_FLAGS=device=cuda``.
 """
@@ -29,7 +29,7 @@ setup(
     long_description_content_type='text/markdown',
     license='BSD-3-Clause',
     packages=find_packages(include=['logreg_mnist', 'logreg_mnist.*']),
-    package_data={'logreg_mnist': ['kernel.c']},   # compiled at run time
+    package_data={'logreg_mnist.engine': ['kernel.c']},   # compiled at run time
     python_requires='>=3.10,<3.14',
     install_requires=[
         'Theano==1.0.5; ' + THEANO,

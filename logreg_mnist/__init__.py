@@ -3,13 +3,13 @@ Regression" (``logistic_sgd.py``) as an installable package.
 
 Where to look:
 
-* ``engine``    -- Theano or PyTensor chosen and imported, once
+* ``engine``    -- Theano or PyTensor chosen, configured and imported, once
 * ``model``     -- ``LogisticRegression``, the model
 * ``modelfile`` -- saving a model, and reading one back without running code
 * ``data``      -- ``load_data``, ``shared_dataset`` and the file formats
 * ``training``  -- what SGD and CG share: minibatches, outputs, the best model
 * ``sgd``       -- ``sgd_optimization_mnist``: compiled functions and the loop
-* ``kernel``    -- the float32 CPU kernel (``kernel.c``) that its steps use
+* ``engine.kernel`` -- the float32 CPU kernel (``kernel.c``) its steps use
 * ``train`` / ``predict`` / ``cg`` / ``plot`` / ``benchmark`` -- the commands
 
 The public names below are imported on first use, so that ``--help`` and

@@ -138,7 +138,9 @@ def benchmark(args):
 
 
 def main(argv=None):
-    cli.run(build_parser(), benchmark, argv)
+    # (the port runs in the workers: the engine starts there)
+    cli.run(build_parser(), benchmark, argv,
+            engine=lambda args: bool(args.worker))
 
 
 if __name__ == '__main__':

@@ -17,8 +17,8 @@ def build_parser():
 
 
 def train(args):
-    # Imported here so that --help answers without loading the engine, and
-    # --engine chooses it.
+    # Imported here so that --help answers at once (``cli.run`` starts the
+    # engine after parsing, as --engine says).
     from .conjugate_gradient import cg_optimization_mnist
     return cg_optimization_mnist(n_epochs=args.n_epochs, dataset=args.dataset,
                                  batch_size=args.batch_size,

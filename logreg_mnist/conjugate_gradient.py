@@ -18,8 +18,9 @@ from .defaults import BATCH_SIZE, CG_ITERATIONS, DATASET, MODEL
 from .engine import compiling_line, describe, theano, T
 from .errors import TrainingInterrupted
 from .cli.progress import StatusLine
-from .training import (Run, compile_now, evaluators, load_for_training,
-                       minibatch, n_batches, new_model, prepared_outputs)
+from .engine.graph import compile_now, minibatch, n_batches
+from .training import (Run, evaluators, load_for_training, new_model,
+                       prepared_outputs)
 
 
 class _StopRequested(Exception):

@@ -417,7 +417,10 @@ def build_parser():
 
 
 def main(argv=None):
-    cli.run(build_parser(), plot, argv)
+    # (only the predictions are computed: the other pictures are drawn
+    # from files alone)
+    cli.run(build_parser(), plot, argv,
+            engine=lambda args: args.picture == 'predictions')
 
 
 if __name__ == '__main__':

@@ -12,14 +12,15 @@ or earlier once ``patience`` steps have gone by with no new best: each
 improvement of at least 0.5 % pushes the patience out to twice the steps
 taken so far.
 """
-from . import kernel
+from .engine import kernel
 from .defaults import (BATCH_SIZE, DATASET, LEARNING_RATE, MODEL,
                        N_EPOCHS)
 from .cli.watch import Watch
 from .engine import compiling_line, describe, quiet_autocast, theano, T
 from .errors import TrainingStopped
-from .training import (Run, compile_now, evaluators, load_for_training,
-                       minibatch, n_batches, new_model, prepared_outputs)
+from .engine.graph import compile_now, minibatch, n_batches
+from .training import (Run, evaluators, load_for_training, new_model,
+                       prepared_outputs)
 
 
 def build_model(datasets, learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE):
@@ -118,6 +119,7 @@ def sgd_optimization_mnist(learning_rate=LEARNING_RATE, n_epochs=N_EPOCHS,
     the cost diverges, and TrainingInterrupted when Ctrl-C or SIGTERM
     stops the run.
     """
+    kernel.choice()   # a bad LOGREG_MNIST_KERNEL stops it before any file
     with prepared_outputs(model_out) as stop:
         run, train_model, n_train_batches = _prepare(
             dataset, learning_rate, batch_size, model_out)

@@ -6,8 +6,9 @@ far, measure it on the test minibatches and save it.  This module holds
 those shared pieces, so that ``sgd.py`` and ``conjugate_gradient.py`` hold
 little but their own algorithm:
 
-* ``minibatch`` / ``n_batches``: how a compiled function reads one
-  minibatch of a shared dataset in place;
+* ``minibatch`` / ``n_batches`` (from ``engine.graph``): how a compiled
+  function reads one minibatch of a shared dataset in place, on the
+  engine that runs it;
 * ``prepared_outputs``: the output files checked and locked before any
   data is read, and Ctrl-C turned into a request to stop cleanly;
 * ``load_for_training``: the data, refused when a split is smaller than a
@@ -25,7 +26,8 @@ import timeit
 import numpy
 
 from .data import N_CLASSES, SPLITS, load_data
-from .engine import jax_mode, theano, T
+from .engine import theano, T
+from .engine.graph import compile_now, exact_errors, minibatch, n_batches
 from .errors import DataError, UsageError
 from .files.history import History
 from .model import LogisticRegression
@@ -35,33 +37,6 @@ from .files.writing import (check_target, check_writable, exclusive,
                      reading_inputs)
 
 
-def minibatch(x, y, set_x, set_y, index, batch_size):
-    """``givens`` that put minibatch ``index`` of a shared dataset in place
-    of the symbolic ``x`` and ``y``: the function reads the rows where they
-    are, on the CPU or the GPU, and nothing is copied per call.
-
-    The usual form is a slice from ``index * batch_size``.  JAX cannot
-    compile a slice whose start is symbolic, so under JAX the whole
-    minibatches are seen as an array of shape (batches, batch_size, ...)
-    and ``index`` picks one of them (a last, partial batch is left out).
-    """
-    if not jax_mode():
-        rows = slice(index * batch_size, (index + 1) * batch_size)
-        return {x: set_x[rows], y: set_y[rows]}
-    n = n_batches(set_x, batch_size)
-    width = set_x.get_value(borrow=True).shape[1]
-    whole = n * batch_size
-    return {x: set_x[:whole].reshape((n, batch_size, width))[index],
-            y: set_y[:whole].reshape((n, batch_size))[index]}
-
-
-def n_batches(set_x, batch_size, partial=False):
-    """How many minibatches a shared dataset holds; with ``partial`` a
-    shorter last one counts too (not under JAX, see ``minibatch``)."""
-    rows = set_x.get_value(borrow=True).shape[0]
-    if partial and not jax_mode():
-        return -(-rows // batch_size)
-    return rows // batch_size
 
 
 @contextlib.contextmanager
@@ -117,40 +92,14 @@ def evaluator(errors, index, x, y, data, batch_size, mode=None):
     classifier of ``x`` and labels ``y``, on that minibatch of ``data``, a
     shared (x, y) pair; compiled in ``mode``.
 
-    The loss is a count of mistakes over ``batch_size``.  JAX computes
-    that fraction its own way -- in float32 mode in float32 (0.475 becomes
-    0.47500002), in float64 possibly an ulp away from the correctly rounded
-    quotient -- and an ulp decides whether an equal validation error counts
-    as a new best.  Under JAX it is therefore rounded back to the exact
-    count's fraction, as the CPU computes it: the printed trace is then the
-    CPU's, line for line.
+    The loss is a count of mistakes over ``batch_size``; ``exact_errors``
+    makes sure it is that fraction as the CPU computes it, whatever the
+    engine computes, so that the printed trace is the same everywhere.
     """
     compiled = theano.function(
         inputs=[index], outputs=errors, mode=mode,
         givens=minibatch(x, y, data[0], data[1], index, batch_size))
-    if not jax_mode():
-        return compiled
-
-    def exact(i):
-        return round(float(compiled(i)) * batch_size) / batch_size
-    return exact
-
-
-def compile_now(params, functions):
-    """Call each compiled ``f(i)`` once, on minibatch 0, and put ``params``
-    back as they were.
-
-    Theano compiles a function when it is built, but PyTensor's Numba and
-    JAX backends do it at its first call: without this, the first run on
-    a new machine would count tens of seconds of compiling as training
-    time.  The values are restored exactly, so the run that follows is the
-    one that would have run.
-    """
-    saved = [param.get_value() for param in params]
-    for function in functions:
-        function(0)
-    for param, value in zip(params, saved):
-        param.set_value(value)
+    return exact_errors(compiled, batch_size)
 
 
 class Run(object):

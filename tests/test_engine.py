@@ -209,6 +209,63 @@ def test_engine_choice(small_pkl, tmp_path, choice, says):
     assert says in message.lower()
 
 
+#: Every module of the library imported; then the engines' modules that
+#: came with them (none: importing starts nothing).
+IMPORT_ALL = (
+    'import logreg_mnist.sgd, logreg_mnist.model, logreg_mnist.data, '
+    'logreg_mnist.training, logreg_mnist.engine, logreg_mnist.plot, '
+    'logreg_mnist.benchmark, logreg_mnist.conjugate_gradient, '
+    'logreg_mnist.files.modelfile, logreg_mnist.predict, logreg_mnist.train, '
+    'logreg_mnist.cg, logreg_mnist.engine.kernel; import sys; '
+    'print([m for m in sys.modules if m.split(".")[0] in '
+    '("theano", "pytensor", "jax")])')
+
+
+def test_importing_the_library_starts_no_engine(tmp_path):
+    # (flags and a choice that would stop any start)
+    out = python(IMPORT_ALL, env=clean(tmp_path, THEANO_FLAGS='floatX="x',
+                                       LOGREG_MNIST_ENGINE='tensorflow',
+                                       LOGREG_MNIST_KERNEL='blas'))
+    assert (out.returncode, out.stderr) == (0, ''), out.stderr
+    assert out.stdout == '[]\n'
+
+
+def test_theano_and_T_start_the_engine_when_first_used(tmp_path):
+    code = ('import sys; from logreg_mnist.engine import theano, T; '
+            'print("theano" in sys.modules or "pytensor" in sys.modules); '
+            'print(T.matrix("x").ndim, theano.config.floatX); '
+            'from logreg_mnist.engine import NAME, C_MODE; print(NAME)')
+    out = python(code, env=clean(tmp_path, THEANO_FLAGS='floatX=float32'))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ['False', '2 float32', engine.NAME]
+
+
+def test_start_runs_once_and_refuses_another_engine():
+    engine.start()
+    engine.start(engine.NAME)
+    engine.start('auto')
+    other = {'theano': 'pytensor', 'pytensor': 'theano'}[engine.NAME]
+    with pytest.raises(engine.EngineError, match='already runs'):
+        engine.start(other)
+    assert engine.started()
+
+
+def test_the_engine_option_chooses_the_engine(small_pkl, tmp_path):
+    """``--engine`` wins over $LOGREG_MNIST_ENGINE, whatever that says."""
+    other = {'theano': 'pytensor', 'pytensor': 'theano'}[engine.NAME]
+    out = run_module('train', '--engine', other, '--dataset', small_pkl,
+                     '--n-epochs', 1, cwd=tmp_path,
+                     env=clean(tmp_path, LOGREG_MNIST_ENGINE=engine.NAME))
+    assert out.returncode == 1
+    (message,) = out.stderr.strip().splitlines()
+    assert other in message.lower()
+    out = run_module('train', '--engine', engine.NAME, '--dataset',
+                     small_pkl, '--n-epochs', 1, cwd=tmp_path,
+                     env=clean(tmp_path, LOGREG_MNIST_ENGINE='tensorflow'))
+    assert out.returncode == 0, out.stderr
+    assert line() in out.stdout
+
+
 def test_auto_picks_theano_up_to_python_3_11():
     expected = 'theano' if sys.version_info < (3, 12) else 'pytensor'
     assert engine.NAME == expected
@@ -216,7 +273,7 @@ def test_auto_picks_theano_up_to_python_3_11():
 
 
 def test_blas_choice_degrades_gracefully(monkeypatch):
-    from logreg_mnist import blas
+    from logreg_mnist.engine import blas
     found = {'scipy_openblas32': ['/site/scipy_openblas32/lib/'
                                   'libscipy_openblas.so'],
              'scipy': ['/site/scipy.libs/libopenblasp-r0-abc.3.21.so']}

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from helpers import run_module
-from logreg_mnist import flags
+from logreg_mnist.engine import flags
 from logreg_mnist.errors import EngineError
 
 #: THEANO_FLAGS strings and what the engines make of them, worked out by

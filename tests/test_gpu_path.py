@@ -121,7 +121,7 @@ def test_a_diverging_run_on_cuda_ends_in_one_line_and_saves_nothing(
 
 def test_cg_and_pictures_on_cuda(small_pkl, tmp_path):
     # batches of 500 divide every split: under JAX a last, partial
-    # minibatch is left out (see training.minibatch), on the CPU it counts
+    # minibatch is left out (see engine.graph.minibatch), on the CPU it counts
     out = run_ok('cg', '--dataset', small_pkl, '--n-epochs', 5,
                  '--batch-size', 500, cwd=tmp_path, env=cuda())
     only_timing(out.stderr, 'cg.py')

@@ -10,7 +10,8 @@ import pytest
 
 import reference
 from helpers import run_module, run_ok, synthetic_pkl, trace_lines
-from logreg_mnist import engine, kernel
+from logreg_mnist import engine
+from logreg_mnist.engine import kernel
 from logreg_mnist.engine import C_ENGINE, C_MODE, theano, T
 
 
@@ -94,7 +95,7 @@ def test_bad_labels_and_shapes_are_errors(digits, step, mistakes):
                       T.matrix(dtype='float32'), T.vector(dtype='float32'))
 
 
-ENABLED = ('from logreg_mnist import kernel; '
+ENABLED = ('from logreg_mnist.engine import kernel; '
            'print(kernel.enabled(), kernel.CHOICE)')
 
 
@@ -210,7 +211,8 @@ def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
 
 @pytest.mark.slow   # (the same on every Python: see conftest.py)
 def test_clang_gets_no_openmp_and_theano_no_narrowing_errors(clang):
-    code = ('import logreg_mnist.engine as e, logreg_mnist.kernel as k; '
+    code = ('import logreg_mnist.engine as e; '
+            'import logreg_mnist.engine.kernel as k; '
             'c = e.theano.config; print(k.openmp_flags(c.cxx)); '
             'print(c.gcc.cxxflags if e.NAME == "theano" else '
             'c.gcc__cxxflags)')

@@ -84,7 +84,7 @@ def gadget_pickles(marker, model):
     touch = 'touch %s' % marker
     dotted = pickle.dumps(Command(touch), protocol=4).replace(
         b'\x8c\x05posix\x94\x8c\x06system',
-        b'\x8c\x13logreg_mnist.engine\x94\x8c\x09os.system')
+        b'\x8c\x19logreg_mnist.engine.flags\x94\x8c\x09os.system')
     trojan = pickle.loads(pickle.dumps(model))
     trojan.note = Command(touch)       # a real model with a passenger
     helper = pickle.dumps(Command(touch), protocol=4).replace(

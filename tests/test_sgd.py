@@ -162,7 +162,7 @@ def test_compiling_first_leaves_the_model_as_it_was(synthetic_data):
     of W and b is undone, so training starts from the same weights."""
     from logreg_mnist.data import load_data
     from logreg_mnist.sgd import build_model
-    from logreg_mnist.training import compile_now
+    from logreg_mnist.engine.graph import compile_now
     _, path = synthetic_data
     classifier, train_model, validate_model, test_model = build_model(
         load_data(str(path)), batch_size=20)

@@ -30,7 +30,7 @@ CONFIGS = {
     'port': ('port', None, None, ''),   # the current flags, unchanged
     'port-cpu-float64': ('port', 'cpu', 'float64', 'device=cpu'),
     'port-cpu-float32': ('port', 'cpu', 'float32', 'device=cpu'),
-    # the same through the graph's two BLAS products (see kernel.py)
+    # the same through the graph's two BLAS products (see engine/kernel.py)
     'port-cpu-float32-graph': ('port', 'cpu', 'float32', 'device=cpu'),
     'port-cuda-float64': ('port', 'cuda', 'float64',
                           'device=cuda,force_device=True'),
@@ -60,10 +60,9 @@ PORT_CONFIGS = sorted(c for c in CONFIGS if CONFIGS[c][0] == 'port')
 def port_epoch(arrays, batch_size):
     """The Theano port's compiled functions and the tutorial's epoch."""
     import numpy
-    from .. import kernel
     from ..data import shared_dataset
-    from ..engine import (ENGINE, blas_ldflags, device, device_name,
-                          jax_mode, theano)
+    from ..engine import (C_ENGINE, ENGINE, blas_ldflags, device,
+                          device_name, jax_mode, kernel, theano)
     from ..sgd import chosen_build
     datasets = [shared_dataset(xy) for xy in arrays]
     start = time.perf_counter()
@@ -91,7 +90,7 @@ def port_epoch(arrays, batch_size):
         info['blas'] = "XLA's own (Eigen on a CPU, cuBLAS on a GPU)"
     elif kernel.enabled():
         # (under PyTensor, functions holding the kernel run on its C backend)
-        info['library'] = kernel.engine_name() + ' + kernel.c'
+        info['library'] = C_ENGINE + ' + kernel.c'
         info['blas'] = 'none in the loop: kernel.c, %s OpenMP threads' % (
             openmp_threads())
     elif not ldflags.strip():
@@ -120,7 +119,8 @@ def worker(folder, batch_size):
     serve(build)
 
 
-def start_worker(config, folder, batch_size, extra_flags, peer_python):
+def start_worker(config, folder, batch_size, extra_flags, peer_python,
+                 engine=None):
     """A worker process for ``config``: the port in this interpreter, a
     peer in ``peer_python`` (peers.py runs there as a plain script)."""
     from . import peers
@@ -142,6 +142,8 @@ def start_worker(config, folder, batch_size, extra_flags, peer_python):
         command = [sys.executable, '-m', 'logreg_mnist.benchmark',
                    '--worker', config, '--data-folder', folder,
                    '--batch-size', str(batch_size)]
+        if engine:   # the --engine the benchmark was given
+            command += ['--engine', engine]
     else:
         command = [peer_python, peers.__file__, '--worker', kind, floatx,
                    folder, str(batch_size), where]
@@ -156,7 +158,7 @@ def measure(configs, folder, args):
     rows, workers = [], {}
     for config in configs:
         proc = start_worker(config, folder, args.batch_size, args.flags,
-                            args.peer_python)
+                            args.peer_python, args.engine)
         reply = proc.stdout.readline()
         try:
             ready = json.loads(reply)

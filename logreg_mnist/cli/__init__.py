@@ -1,7 +1,8 @@
 """What the command lines share: argument checks and one-line errors.
 
 Every ``python -m logreg_mnist.*`` command parses its arguments first (so
-``--help`` answers at once, without importing Theano), then runs.  Problems
+``--help`` answers at once, without importing Theano), then starts the
+engine ``--engine`` names (see ``engine.start``) and runs.  Problems
 the user can fix -- a missing file, a bad flag -- end the run with one line on
 stderr and a non-zero exit status; ``--debug`` shows the full traceback
 instead.  Bad command-line values exit with status 2 (argparse's usage
@@ -258,18 +259,22 @@ def system_error(e):
     return ': '.join(([' -> '.join(files)] if files else []) + [what])
 
 
-def run(parser, action, argv=None):
-    """Parse ``argv`` with ``parser`` and call ``action(args)``."""
+def run(parser, action, argv=None, engine=True):
+    """Parse ``argv`` with ``parser``, start the engine that ``--engine``
+    names (see ``engine.start``), and call ``action(args)``.  ``engine``
+    says whether the command runs the engine: True, False, or a function
+    of the parsed arguments (a picture drawn from files alone needs
+    none)."""
     _hold_standard_descriptors()
     stdout = sys.stdout
     sys.stdout = _NamedOutput(_Closed() if stdout is None else stdout)
     try:
-        return _run(parser, action, argv)
+        return _run(parser, action, argv, engine)
     finally:
         sys.stdout = stdout
 
 
-def _run(parser, action, argv):
+def _run(parser, action, argv, engine):
     def fail(status, message):
         parser.exit(status, '%s: %s\n' % (parser.prog, one_line(message)))
 
@@ -280,11 +285,12 @@ def _run(parser, action, argv):
     except OSError as e:
         _drop_stdout()
         fail(1, 'error: ' + system_error(e))
-    if args.engine:   # read when the engine is first imported, after this
-        os.environ[ENGINE_VARIABLE] = args.engine
     # `kill` (SIGTERM) stops a run as cleanly as Ctrl-C does
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        if engine(args) if callable(engine) else engine:
+            from ..engine import start
+            start(args.engine)   # (None: $LOGREG_MNIST_ENGINE, else auto)
         from ..files.writing import reading_inputs
         with reading_inputs():   # no output may replace what it reads
             result = action(args)
@@ -306,8 +312,8 @@ def _run(parser, action, argv):
     except Exception as e:   # MemoryError and OSError among them
         if getattr(e, 'filename', None) == _NamedOutput.NAME:
             _drop_stdout()
-        engine = sys.modules.get(__package__.rsplit('.', 1)[0] + '.engine')
-        problem = engine and engine.failure(e)
+        started = sys.modules.get(__package__.rsplit('.', 1)[0] + '.engine')
+        problem = started and started.failure(e)
         if problem is None and isinstance(e, (OSError, MemoryError)):
             problem = system_error(e)
         if args.debug or not problem:

@@ -62,6 +62,26 @@ def model_set(path):
     return list(dict.fromkeys([path, npz_path(path), history_path(path)]))
 
 
+def started_model(cls):
+    """A bare ``cls`` once the engine has started: what loading a pickled
+    model calls first, so that the engine's shared variables that follow
+    in the pickle load into a configured engine."""
+    from ..engine import start
+    start()
+    return cls.__new__(cls)
+
+
+class _ModelPickler(pickle.Pickler):
+    """Pickles a model so that a plain ``pickle.load`` of it, anywhere,
+    starts the engine first (see ``started_model``)."""
+
+    def reducer_override(self, obj):
+        from ..model import LogisticRegression
+        if type(obj) is LogisticRegression:
+            return started_model, (LogisticRegression,), obj.__dict__
+        return NotImplemented
+
+
 def save_model(classifier, path, beside=(), **provenance):
     """Write ``classifier`` to ``path`` (pickle) and beside it as ``.npz``.
 
@@ -83,7 +103,7 @@ def save_model(classifier, path, beside=(), **provenance):
                       engine=ENGINE, device=device())
         fields.update(provenance)
         if len(paths) == 2:
-            pickle.dump(classifier, files[0])
+            _ModelPickler(files[0]).dump(classifier)
         # (made in memory: a zip archive cut short by a full disk would
         # complain again when it is collected)
         archive = io.BytesIO()

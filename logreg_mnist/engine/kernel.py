@@ -20,10 +20,12 @@ import functools
 import os
 import zlib
 
-from . import KERNEL_VARIABLE
-from .engine import (Apply, COp, C_ENGINE, C_MODE, build_problem, runs_c_ops,
-                     theano, T)
-from .errors import EngineError
+from .. import KERNEL_VARIABLE
+from ..errors import EngineError
+from . import state, theano, T
+from .compiler import build_problem
+from .ops import c_mode, c_op_bases
+from .runtime import runs_c_ops
 
 with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
     SOURCE = _f.read()
@@ -49,24 +51,16 @@ def choice():
     return value
 
 
-CHOICE = choice()   # a bad value stops a command before it reads any data
-
-
 def enabled():
     """Whether training uses the kernel: the one place that decides (see
     the module's text)."""
-    return (CHOICE == 'fused' and theano.config.floatX == 'float32'
+    return (choice() == 'fused' and theano.config.floatX == 'float32'
             and runs_c_ops())
 
 
-def engine_name():
-    """The engine and the backend that run functions holding the kernel."""
-    return C_ENGINE
-
-
-class _KernelOp(COp):
-    """What both ops share: the C source, OpenMP, the cache key."""
-    __props__ = ()
+class _KernelOp(object):
+    """What both ops share: the C source, OpenMP, the cache key.  The ops
+    are made of these methods and the engine's ``COp`` (see ``ops``)."""
 
     def make_node(self, x, y, W, b):
         x, y, W, b = (T.as_tensor_variable(v) for v in (x, y, W, b))
@@ -77,6 +71,7 @@ class _KernelOp(COp):
                 raise TypeError('%s: %s needs %s of %d dimensions, got %s'
                                 % (type(self).__name__, name, dtype, ndim,
                                    var.type))
+        Apply = c_op_bases()[0]
         return Apply(self, [x, y, W, b], self.output_types(W, b))
 
     def perform(self, node, inputs, outputs):
@@ -144,7 +139,7 @@ class _KernelOp(COp):
                    size=max(ndim, 1), list=', '.join(dims) or '0')
 
 
-class Step(_KernelOp):
+class _Step(_KernelOp):
     """``(cost, gW, gb)`` of one SGD step on images ``x``, labels ``y``: the
     mean negative log-likelihood and its gradients for ``W`` and ``b``."""
     OUTPUTS = ('cost', 'gW', 'gb')
@@ -172,7 +167,7 @@ class Step(_KernelOp):
         """ % locals())
 
 
-class Mistakes(_KernelOp):
+class _Mistakes(_KernelOp):
     """The fraction of the images ``x`` whose likeliest class is not their
     label in ``y`` (a float64 scalar, like the graph's ``errors``)."""
     OUTPUTS = ('rate',)
@@ -196,14 +191,40 @@ class Mistakes(_KernelOp):
         """ % locals()
 
 
-#: The mode that compiles functions holding the kernel's ops.
-MODE = C_MODE
+@functools.lru_cache()
+def ops():
+    """The kernel's two ops, ``(Step, Mistakes)``: classes of the engine's
+    ``COp``, made when first asked for (the engine starts then).  They are
+    found by name in this module, as pickles of the engine's cache keys
+    look for them."""
+    from . import start
+    start()
+    COp = c_op_bases()[1]
+    return tuple(type(name, (code, COp), {
+        '__props__': (), '__doc__': code.__doc__, '__module__': __name__})
+        for name, code in (('Step', _Step), ('Mistakes', _Mistakes)))
+
+
+def __getattr__(name):
+    """``Step`` and ``Mistakes`` (see ``ops``); ``CHOICE``, what
+    ``LOGREG_MNIST_KERNEL`` asks for; ``MODE``, the mode that compiles
+    functions holding the kernel's ops: all found when first asked for."""
+    if name in ('Step', 'Mistakes'):
+        return dict(zip(('Step', 'Mistakes'), ops()))[name]
+    if name == 'CHOICE':
+        return choice()
+    if name == 'MODE':
+        from . import start
+        start()
+        return c_mode()
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
 def fused(classifier, y):
     """``(cost, g_W, g_b, errors)`` of ``classifier`` on labels ``y``, as the
     graph computes them, from the kernel's two ops (see ``enabled``)."""
     inputs = (classifier.input, y, classifier.W, classifier.b)
+    Step, Mistakes = ops()
     cost, g_W, g_b = Step()(*inputs)
     return cost, g_W, g_b, Mistakes()(*inputs)
 
@@ -216,4 +237,5 @@ def announce():
         threads = '' if openmp_flags(cxx) else (
             ' on one thread (%s has no OpenMP)' % os.path.basename(cxx))
         print('... training steps run kernel.c%s through %s; %s=graph runs '
-              'the graph' % (threads, C_ENGINE, KERNEL_VARIABLE), flush=True)
+              'the graph' % (threads, state.C_ENGINE, KERNEL_VARIABLE),
+              flush=True)

@@ -22,7 +22,7 @@ import re
 import shlex
 import stat
 
-from .errors import EngineError, QUOTE_MOST, cut, quoted
+from ..errors import EngineError, QUOTE_MOST, cut, quoted
 
 #: The largest flag file read (a .theanorc holds a few lines).
 THEANORC_MOST = 1 << 20
