@@ -114,7 +114,7 @@ def build_parser():
 
 def benchmark(args):
     if args.worker:
-        return worker(args.data_folder, args.batch_size)
+        return worker(args.data_folder, args.batch_size, args.engine)
     configs = args.configs if args.compare else ['port']
     with tempfile.TemporaryDirectory(prefix='logreg-bench-') as folder:
         source = write_arrays(args, folder)
@@ -138,9 +138,9 @@ def benchmark(args):
 
 
 def main(argv=None):
-    # (the port runs in the workers: the engine starts there)
-    cli.run(build_parser(), benchmark, argv,
-            engine=lambda args: bool(args.worker))
+    # (the port runs in the workers, which start the engine themselves and
+    # report a failure to start as that configuration's error)
+    cli.run(build_parser(), benchmark, argv, engine=False)
 
 
 if __name__ == '__main__':

@@ -109,12 +109,16 @@ def port_epoch(arrays, batch_size):
 # WORKERS #
 ###########
 
-def worker(folder, batch_size):
+def worker(folder, batch_size, engine=None):
     """Serve the port, as THEANO_FLAGS configure it, on the arrays in
-    ``folder`` (see ``peers.serve``)."""
+    ``folder`` (see ``peers.serve``), on the ``engine`` named (see
+    ``engine.start``): an engine that cannot start is reported as the
+    configuration's error, like any other failure to build."""
     from .peers import load_arrays, serve
 
     def build():
+        from ..engine import start
+        start(engine)
         return port_epoch(load_arrays(folder), batch_size)
     serve(build)
 
