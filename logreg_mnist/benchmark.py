@@ -43,6 +43,7 @@ import sys
 import tempfile
 
 from . import cli
+from .defaults import BATCH_SIZE
 from .bench.measure import (COMPARED, CONFIGS, PORT_CONFIGS, measure,
                             worker, write_arrays)
 from .bench.report import add_ratios, markdown, print_report
@@ -87,7 +88,8 @@ def build_parser():
                              'train accepts) instead of synthetic data')
     parser.add_argument('--train-size', type=cli.positive(int), default=50000,
                         help='training images of the synthetic data')
-    parser.add_argument('--batch-size', type=cli.positive(int), default=600,
+    parser.add_argument('--batch-size', type=cli.positive(int),
+                        default=BATCH_SIZE,
                         help='examples per minibatch')
     parser.add_argument('--epochs', type=cli.positive(int), default=2,
                         help='epochs each configuration runs per round')
