@@ -48,3 +48,11 @@ def test_predict_command_and_function_agree():
     assert {k: shown[k] for k in given} == given
     assert given['model'] == defaults.MODEL
     assert given['dataset'] == defaults.DATASET
+
+
+def test_benchmark_and_plot_use_the_same_defaults():
+    from logreg_mnist import benchmark, plot
+    assert command_defaults(benchmark)['batch_size'] == defaults.BATCH_SIZE
+    shown = vars(plot.build_parser().parse_args(['predictions']))
+    assert (shown['model'], shown['dataset']) == (defaults.MODEL,
+                                                  defaults.DATASET)
