@@ -103,7 +103,7 @@ def read_pickle(path):
     ``pickles.read_pickle`` applies.
     """
     try:
-        sets = pickles.read_pickle(path, 'a dataset')
+        sets = pickles.read_pickle(path)
         pairs = None
         if isinstance(sets, (tuple, list)) and len(sets) == 3 and all(
                 isinstance(s, (tuple, list)) and len(s) == 2 for s in sets):

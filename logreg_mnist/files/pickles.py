@@ -15,14 +15,14 @@ import sys
 
 import numpy
 
-from ..errors import DataError, cut, quoted
+from ..errors import cut, quoted
 from .reading import (CHUNK, MAX_DIMENSION, REAL_KINDS, Budget,
                       limit_bytes, open_content)
 
 
 #: Most opcodes (and memo entries) a pickle may have.  The tutorial's
-#: dataset has about 50, a saved model about 1,000; a pickle that repeats
-#: references millions of times to make a huge list is refused.
+#: dataset has 234; a pickle that repeats references millions of times to
+#: make a huge list is refused.
 MAX_PICKLE_OPS = 100000
 
 
@@ -253,7 +253,7 @@ def _scan(stream, budget):
     return strings
 
 
-def read_pickle(path, what='a data file', error=DataError):
+def read_pickle(path, what='a dataset'):
     """The pickle in the file ``path`` (see ``open_content``), read as
     data: containers, numbers, strings and real-number arrays.  Arrays may
     come back pending: pass them through ``as_array``.
@@ -262,22 +262,22 @@ def read_pickle(path, what='a data file', error=DataError):
     (``_scan``) and measures it; the second unpickles it with a budget of
     twice what it holds, charged for its strings and each copy made of
     them.  The content is never held in memory beside the arrays made from
-    it.  Problems with the file itself raise ``error``;
+    it.  Problems with the file itself raise ``DataError``;
     ``pickle.UnpicklingError`` (or another exception of the unpickler)
     means the pickle is not data: no code of the file's choosing runs.
     """
-    with open_content(path, error) as stream:
+    with open_content(path) as stream:
         try:
             strings = _scan(stream, stream.raw.budget)
         finally:   # to the end: a file too big or damaged says so first
             while stream.read(CHUNK):
                 pass
         size = stream.raw.size
-    budget = Budget(path, min(limit_bytes(), 2 * size + CHUNK), error,
+    budget = Budget(path, min(limit_bytes(), 2 * size + CHUNK),
                     why='a pickle that builds more than twice what it holds')
-    content = Budget(path, size, error,
+    content = Budget(path, size,
                      why='the pickle asks for more bytes than the file holds')
-    with open_content(path, error, content) as stream:
+    with open_content(path, budget=content) as stream:
         budget.charge(strings)
         return _DataUnpickler(_Sized(stream, content), what, budget).load()
 
