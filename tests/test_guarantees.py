@@ -141,16 +141,26 @@ def npz(path, **arrays):
     path.write_bytes(buffer.getvalue())
 
 
+def small_model(path):
+    """A good model of 4 pixels and 10 classes, to be damaged."""
+    npz(path, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+
+
+def model_refusal(path):
+    """The ModelError that reading the model ``path`` ends in, as text."""
+    with pytest.raises(ModelError) as error:
+        modelfile.read_model(str(path))
+    return str(error.value)
+
+
 def test_a_model_with_many_members_is_refused_from_its_end_record(tmp_path):
     path = tmp_path / 'many.npz'
-    npz(path, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    small_model(path)
     with zipfile.ZipFile(path, 'a') as archive:
         for i in range(3000):
             archive.writestr('extra%d.npy' % i, b'')
-    with pytest.raises(ModelError) as error:
-        modelfile.read_model(str(path))
-    assert str(error.value) == ('%s holds 3004 arrays; a model has at most '
-                                '64' % path)
+    assert model_refusal(path) == ('%s holds 3004 arrays; a model has at '
+                                   'most 64' % path)
 
 
 def test_a_model_of_more_classes_than_can_be_shown_is_refused(tmp_path):
@@ -158,10 +168,8 @@ def test_a_model_of_more_classes_than_can_be_shown_is_refused(tmp_path):
     npz(path, W=numpy.zeros((1, 300000), numpy.float32),
         b=numpy.zeros(300000, numpy.float32), n_in=1, n_out=300000)
     assert path.stat().st_size < 2 << 20
-    with pytest.raises(ModelError) as error:
-        modelfile.read_model(str(path))
-    assert str(error.value) == ('%s: a model of 300000 classes; at most '
-                                '1000 can be shown and predicted' % path)
+    assert model_refusal(path) == ('%s: a model of 300000 classes; at most '
+                                   '1000 can be shown and predicted' % path)
 
 
 def test_pixels_are_checked_after_the_cast_to_floatx(tmp_path):
@@ -314,18 +322,16 @@ def test_cg_chooses_its_engine_after_parsing(tmp_path):
 
 def test_a_model_member_compressed_otherwise_than_numpy_does(tmp_path):
     path = tmp_path / 'bz.npz'
-    npz(path, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    small_model(path)
     with zipfile.ZipFile(path, 'a', zipfile.ZIP_BZIP2) as archive:
         archive.writestr('extra.npy', b'\0' * (1 << 20))
-    with pytest.raises(ModelError) as error:
-        modelfile.read_model(str(path))
-    assert str(error.value) == ("%s: 'extra.npy' is compressed by method 12; "
-                                "a model is stored or deflated" % path)
+    assert model_refusal(path) == ("%s: 'extra.npy' is compressed by method "
+                                   "12; a model is stored or deflated" % path)
 
 
 def test_a_zip_directory_larger_than_a_model_needs(tmp_path):
     path = tmp_path / 'directory.npz'
-    npz(path, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    small_model(path)
     raw = bytearray(path.read_bytes())
     end = raw.rfind(b'PK\x05\x06')
     raw[end + 12:end + 16] = (1 << 30).to_bytes(4, 'little')   # a lie
@@ -391,7 +397,7 @@ def test_a_model_cast_to_floatx_is_charged(tmp_path, monkeypatch):
 
 def test_predict_checks_the_test_images(tmp_path):
     model = tmp_path / 'm.npz'
-    npz(model, W=numpy.zeros((4, 10)), b=numpy.zeros(10), n_in=4, n_out=10)
+    small_model(model)
     x = numpy.full((3, 4), 0.5)
     x[1, 2] = 1e300
     y = numpy.arange(3)
