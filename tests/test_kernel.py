@@ -1,5 +1,6 @@
-"""The float32 CPU kernel (kernel.c) against the independent NumPy
-computation of reference.py, and where training uses it."""
+"""The CPU kernel (kernel.c), in float32 and float64, against the
+independent NumPy computation of reference.py, and where training uses
+it."""
 import os
 import shutil
 import subprocess
@@ -15,27 +16,29 @@ from logreg_mnist.engine import kernel
 from logreg_mnist.engine import C_ENGINE, C_MODE, theano, T
 
 
-def compiled(op):
-    """``op`` over float32 images and weights, int32 labels, compiled."""
-    x, W = T.matrix(dtype='float32'), T.matrix(dtype='float32')
-    y, b = T.ivector(), T.vector(dtype='float32')
-    return theano.function([x, y, W, b], op()(x, y, W, b),
+PRECISIONS = ['float32', 'float64']
+
+
+def compiled(op, dtype):
+    """``op`` over images and weights of ``dtype``, int32 labels,
+    compiled."""
+    x, W = T.matrix(dtype=dtype), T.matrix(dtype=dtype)
+    y, b = T.ivector(), T.vector(dtype=dtype)
+    return theano.function([x, y, W, b], op(dtype)(x, y, W, b),
                            mode=C_MODE)
 
 
-@pytest.fixture(scope='module')
-def step():
-    return compiled(kernel.Step)
+@pytest.fixture(scope='module', params=PRECISIONS)
+def ops(request):
+    """(dtype, step, mistakes): both ops compiled for that precision."""
+    dtype = request.param
+    return dtype, compiled(kernel.Step, dtype), compiled(kernel.Mistakes,
+                                                         dtype)
 
 
-@pytest.fixture(scope='module')
-def mistakes():
-    return compiled(kernel.Mistakes)
-
-
-def problem(digits, rows, n_in, n_out=10, seed=0):
+def problem(digits, rows, n_in, n_out=10, seed=0, dtype='float32'):
     """Real digits (cropped or widened to ``n_in`` pixels), their labels
-    folded into ``n_out`` classes, and random weights: float32 / int32."""
+    folded into ``n_out`` classes, and random weights: ``dtype`` / int32."""
     rng = numpy.random.RandomState(seed)
     images, labels = digits
     pixels = images[:rows].reshape(rows, -1) / 256.
@@ -43,8 +46,8 @@ def problem(digits, rows, n_in, n_out=10, seed=0):
         pixels[:, :n_in]
     W = rng.normal(0, 0.05, (n_in, n_out))
     b = rng.normal(0, 0.5, n_out)
-    return (x.astype('float32'), (labels[:rows] % n_out).astype('int32'),
-            W.astype('float32'), b.astype('float32'))
+    return (x.astype(dtype), (labels[:rows] % n_out).astype('int32'),
+            W.astype(dtype), b.astype(dtype))
 
 
 # 600 is the tutorial's minibatch; the others leave part blocks of images,
@@ -52,22 +55,26 @@ def problem(digits, rows, n_in, n_out=10, seed=0):
 @pytest.mark.parametrize('rows,n_in,n_out', [
     (600, 784, 10), (601, 784, 10), (7, 784, 10), (1, 784, 10),
     (333, 20, 10), (64, 789, 10), (50, 784, 3), (50, 784, 64)])
-def test_step_is_the_gradient_numpy_computes(digits, step, rows, n_in, n_out):
-    x, y, W, b = problem(digits, rows, n_in, n_out)
+def test_step_is_the_gradient_numpy_computes(digits, ops, rows, n_in, n_out):
+    dtype, step, _ = ops
+    x, y, W, b = problem(digits, rows, n_in, n_out, dtype=dtype)
     cost, gW, gb = step(x, y, W, b)
-    assert (cost.dtype, gW.dtype, gb.dtype) == ('float32',) * 3
+    assert (cost.dtype, gW.dtype, gb.dtype) == (dtype,) * 3
     assert gW.shape == W.shape and gb.shape == b.shape
     wide = [a.astype(float) for a in (W, b, x)]
     want_gW, want_gb = reference.gradients(*wide, y)
-    assert cost == pytest.approx(reference.nll(*wide, y), rel=1e-6)
+    # float32 keeps about 7 digits, float64 about 16
+    close = 1e-6 if dtype == 'float32' else 1e-14
+    assert cost == pytest.approx(reference.nll(*wide, y), rel=close)
     numpy.testing.assert_allclose(gW, want_gW, rtol=0,
-                                  atol=2e-6 * abs(want_gW).max())
-    numpy.testing.assert_allclose(gb, want_gb, rtol=0, atol=1e-7)
+                                  atol=2 * close * abs(want_gW).max())
+    numpy.testing.assert_allclose(gb, want_gb, rtol=0, atol=close / 10)
 
 
 @pytest.mark.parametrize('rows', [600, 10000, 5, 1])
-def test_mistakes_count_as_argmax_does(digits, mistakes, rows):
-    x, y, W, b = problem(digits, rows, 784, seed=rows)
+def test_mistakes_count_as_argmax_does(digits, ops, rows):
+    dtype, _, mistakes = ops
+    x, y, W, b = problem(digits, rows, 784, seed=rows, dtype=dtype)
     rate = mistakes(x, y, W, b)
     assert rate.dtype == 'float64'
     assert 0 < rate < 1 or rows < 10
@@ -75,14 +82,16 @@ def test_mistakes_count_as_argmax_does(digits, mistakes, rows):
                                         x.astype(float), y)
 
 
-def test_divergence_shows_in_the_cost(digits, step):
-    x, y, W, b = problem(digits, 600, 784)
+def test_divergence_shows_in_the_cost(digits, ops):
+    dtype, step, _ = ops
+    x, y, W, b = problem(digits, 600, 784, dtype=dtype)
     W[3, 2] = numpy.inf
     assert numpy.isnan(step(x, y, W, b)[0])
 
 
-def test_bad_labels_and_shapes_are_errors(digits, step, mistakes):
-    x, y, W, b = problem(digits, 60, 784)
+def test_bad_labels_and_shapes_are_errors(digits, ops):
+    dtype, step, mistakes = ops
+    x, y, W, b = problem(digits, 60, 784, dtype=dtype)
     y[7] = 10
     with pytest.raises(ValueError, match="a label is not one of the "
                                          "model's classes"):
@@ -91,8 +100,14 @@ def test_bad_labels_and_shapes_are_errors(digits, step, mistakes):
                                          'fit'):
         mistakes(x, y[:-1], W, b)
     with pytest.raises(TypeError, match='y needs int32'):
-        kernel.Step()(T.matrix(dtype='float32'), T.lvector(),
-                      T.matrix(dtype='float32'), T.vector(dtype='float32'))
+        kernel.Step(dtype)(T.matrix(dtype=dtype), T.lvector(),
+                           T.matrix(dtype=dtype), T.vector(dtype=dtype))
+    other = 'float64' if dtype == 'float32' else 'float32'
+    with pytest.raises(TypeError, match='W needs %s' % dtype):
+        kernel.Step(dtype)(T.matrix(dtype=dtype), T.ivector(),
+                           T.matrix(dtype=other), T.vector(dtype=dtype))
+    with pytest.raises(TypeError, match='Step: no kernel for int32'):
+        kernel.Step('int32')
 
 
 ENABLED = ('from logreg_mnist.engine import kernel; '
@@ -103,7 +118,8 @@ ENABLED = ('from logreg_mnist.engine import kernel; '
     ('floatX=float32', None, 'True fused'),
     ('floatX=float32', 'graph', 'False graph'),
     ('floatX=float32', ' Fused ', 'True fused'),
-    ('floatX=float64', None, 'False fused'),
+    ('floatX=float64', None, 'True fused'),
+    ('floatX=float64', 'graph', 'False graph'),
     ('floatX=float32,mode=FAST_COMPILE', None, 'False fused'),
 ])
 def test_which_steps_use_the_kernel(flags, variable, expected):
@@ -129,16 +145,17 @@ def test_a_bad_kernel_choice_is_one_line(small_idx_dir, tmp_path):
 
 
 @pytest.mark.slow   # (the same on every Python: see conftest.py)
-def test_float32_training_prints_the_graphs_trace(small_idx_dir, tmp_path):
-    """The kernel changes only the order of float32 additions: on real
-    digits the early-stopping trace is the graph's, line for line."""
+@pytest.mark.parametrize('floatX', PRECISIONS)
+def test_training_prints_the_graphs_trace(small_idx_dir, tmp_path, floatX):
+    """The kernel changes only the order of additions: on real digits the
+    early-stopping trace is the graph's, line for line."""
     runs = {}
     for choice in ('fused', 'graph'):
         folder = tmp_path / choice
         folder.mkdir()
         runs[choice] = run_ok('train', '--dataset', small_idx_dir,
                               '--n-epochs', 60, cwd=folder,
-                              env={'THEANO_FLAGS': 'floatX=float32',
+                              env={'THEANO_FLAGS': 'floatX=' + floatX,
                                    'LOGREG_MNIST_KERNEL': choice})
     assert ('\n... training steps run kernel.c through %s; '
             'LOGREG_MNIST_KERNEL=graph runs the graph\n'
@@ -153,13 +170,14 @@ def test_the_cache_version_covers_all_the_c(monkeypatch):
     """An edit of kernel.c or of the C that kernel.py writes gives a new
     version, so the engine compiles the op anew instead of reusing a
     binary of its cache."""
-    ops = (kernel.Step(), kernel.Mistakes())
+    ops = (kernel.Step(), kernel.Mistakes(), kernel.Step('float64'))
     before = [op.c_code_cache_version() for op in ops]
-    assert before[0] != before[1]
-    monkeypatch.setattr(kernel, 'SOURCE', kernel.SOURCE + '\n/* edit */')
-    for op, version in zip(ops, before):
-        assert op.c_code_cache_version() != version
-    monkeypatch.undo()
+    assert len(set(before)) == 3
+    for name in ('SOURCE', 'VECTOR_H'):
+        monkeypatch.setattr(kernel, name, getattr(kernel, name) + '\n/* */')
+        for op, version in zip(ops, before):
+            assert op.c_code_cache_version() != version
+        monkeypatch.undo()
     output = kernel.Step.output
     monkeypatch.setattr(kernel.Step, 'output', staticmethod(
         lambda *args: output(*args).replace('out of memory', 'no memory')))
@@ -179,9 +197,7 @@ def clang():
 
 
 @pytest.mark.slow   # (the same on every Python: see conftest.py)
-# (PyTensor runs float64 through Numba, which needs no C compiler)
-@pytest.mark.parametrize('floatX', ['float32'] + (
-    ['float64'] if engine.NAME == 'theano' else []))
+@pytest.mark.parametrize('floatX', PRECISIONS)
 def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
                                                  floatX):
     """Debian's clang has no OpenMP (the kernel is built without it) and,
@@ -202,9 +218,7 @@ def test_training_with_clang_gives_the_gcc_trace(clang, tmp_path_factory,
         assert runs[cxx].stderr.startswith('The code for file sgd.py ran ')
         assert len(runs[cxx].stderr.splitlines()) == 1, runs[cxx].stderr
     assert ('\n... training steps run kernel.c on one thread (clang++ has '
-            'no OpenMP) through ' in runs[clang].stdout) == (
-                floatX == 'float32')
-    assert ('kernel.c' in runs[clang].stdout) == (floatX == 'float32')
+            'no OpenMP) through ') in runs[clang].stdout
     assert len(trace_lines(runs[clang].stdout)) > 5
     assert trace_lines(runs[clang].stdout) == trace_lines(runs[''].stdout)
 

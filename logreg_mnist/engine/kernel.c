@@ -1,18 +1,25 @@
-/* The float32 CPU kernel of logreg_mnist (see kernel.py for why it exists).
+/* The CPU kernel of logreg_mnist (see kernel.py for why it exists).
  *
- * One SGD step of softmax regression reads a minibatch X (n x d, one image a
- * row) twice: once for the scores X.W + b, once for the gradient X^T.delta.
- * Through BLAS these are two separate, very skinny products (10 columns),
- * and each streams the minibatch from memory.  Here a block of ROWS images
- * is scored, turned into probabilities and added to the gradient while its
- * pixels are still in the L1 cache, and the inner loops keep ROWS x CLASSES
- * partial sums in vector registers.  Images are shared out between OpenMP
- * threads; each thread sums its own gradient, and the sums are added at
- * the end.
+ * kernel.py puts vector.h and the definition of LR_REAL (float or double,
+ * the floatX of the run) before this text, so one source serves both
+ * precisions at the vector width the compiler targets.
+ *
+ * One SGD step of softmax regression needs the minibatch X (n x d, one
+ * image a row) twice: for the scores X.W + b, then for the gradient
+ * X^T.delta.  Through BLAS these are two very skinny products (10
+ * columns), each streaming the whole minibatch from memory.  Here the
+ * images go by in blocks of LR_BLOCK: a block is scored LR_ROWS images at
+ * a time against LR_CLASSES classes, with the partial sums in vector
+ * registers; its softmax gives delta; then the block's share of the
+ * gradient is added while its pixels are still in the cache, with
+ * LR_CHUNKS vectors of pixels times LR_CLASSES classes of the gradient
+ * held in registers over all the block's images.  The images are shared
+ * out between OpenMP threads, each summing its own gradient; the sums are
+ * added at the end.
  *
  * The arithmetic is the graph's: scores, softmax with the largest score
- * subtracted, delta = (p - onehot(y)) / n, gradient X^T.delta and the sum of
- * delta for b.  Only the order of the float32 additions differs.
+ * subtracted, delta = (p - onehot(y)) / n, gradient X^T.delta and the sum
+ * of delta for b.  Only the order of the additions differs.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,36 +28,80 @@
 #include <omp.h>
 #endif
 
-#define LR_LANES 8          /* floats per vector (256 bits) */
-#define LR_ROWS 4           /* images per block */
-#define LR_CLASSES 5        /* classes per block */
+#define LR_LANES (LR_BYTES / LR_REAL_BYTES)   /* numbers a vector */
+#define LR_CLASSES 5              /* classes of partial sums at a time */
+#define LR_ROWS (LR_REGISTERS / 8)    /* images scored at a time: 4 or 2 */
+#define LR_CHUNKS (LR_REGISTERS / 8)  /* pixel vectors of a gradient pass */
+#define LR_BLOCK 32               /* images scored, then added, at a time */
 #define LR_MAX_CLASSES 64
 
-typedef float lr_vec __attribute__((vector_size(LR_LANES * 4), aligned(4)));
+typedef LR_REAL lr_vec
+    __attribute__((vector_size(LR_BYTES), aligned(sizeof(LR_REAL))));
 #define LR_LOAD(p) (*(const lr_vec *)(p))
+#define LR_STORE(p, v) (*(lr_vec *)(p) = (v))
 
 /* Keep a loaded vector in a register: without this, GCC folds the load
    into each of its LR_ROWS multiplications, and the loop waits on loads.
-   (Only where 256-bit registers are enabled: a compiler that was not given
-   the CPU's flags, as clang under Theano, has none.) */
+   (Only where AVX is enabled: a compiler given no CPU flags, as clang
+   under Theano, targets plain SSE2.) */
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__AVX__)
 #define LR_IN_REGISTER(v) __asm__("" : "+v"(v))
 #else
 #define LR_IN_REGISTER(v) ((void)0)
 #endif
 
-static float lr_sum(lr_vec v)
+static LR_REAL lr_exp(LR_REAL v)
 {
-    float s = 0;
-    for (int i = 0; i < LR_LANES; i++)
-        s += v[i];
-    return s;
+    return sizeof(LR_REAL) == sizeof(float) ? (LR_REAL)expf((float)v)
+                                            : (LR_REAL)exp((double)v);
+}
+
+/* LR_SWAP(v, h): v with each lane i moved to lane i ^ h, by the
+   compiler's own shuffle (GCC: __builtin_shuffle, clang: shufflevector). */
+#define LR_X2(h) (0 ^ h), (1 ^ h)
+#define LR_X4(h) LR_X2(h), (2 ^ h), (3 ^ h)
+#define LR_X8(h) LR_X4(h), (4 ^ h), (5 ^ h), (6 ^ h), (7 ^ h)
+#define LR_X16(h) LR_X8(h), (8 ^ h), (9 ^ h), (10 ^ h), (11 ^ h), \
+    (12 ^ h), (13 ^ h), (14 ^ h), (15 ^ h)
+#if LR_BYTES / LR_REAL_BYTES == 16
+#define LR_X(h) LR_X16(h)
+#elif LR_BYTES / LR_REAL_BYTES == 8
+#define LR_X(h) LR_X8(h)
+#elif LR_BYTES / LR_REAL_BYTES == 4
+#define LR_X(h) LR_X4(h)
+#else
+#define LR_X(h) LR_X2(h)
+#endif
+#ifdef __clang__
+#define LR_SWAP(v, h) __builtin_shufflevector(v, v, LR_X(h))
+#else
+typedef LR_INDEX lr_lanes __attribute__((vector_size(LR_BYTES)));
+#define LR_SWAP(v, h) __builtin_shuffle(v, (lr_lanes){LR_X(h)})
+#endif
+
+/* The sum of a vector's numbers, added pairwise: each step adds to every
+   lane its partner's, halving the distinct sums (a chain of one addition
+   after another, or a trip through memory, would be slower). */
+static LR_REAL lr_sum(lr_vec v)
+{
+#if LR_BYTES / LR_REAL_BYTES >= 16
+    v += LR_SWAP(v, 8);
+#endif
+#if LR_BYTES / LR_REAL_BYTES >= 8
+    v += LR_SWAP(v, 4);
+#endif
+#if LR_BYTES / LR_REAL_BYTES >= 4
+    v += LR_SWAP(v, 2);
+#endif
+    v += LR_SWAP(v, 1);
+    return v[0];
 }
 
 /* Scores of the LR_ROWS images x[r]: z[r][j] = x[r] . Wt[j] + b[j], for the
    k classes (Wt holds kp >= k rows, the extra ones zero). */
-static void lr_scores(const float *const *x, const float *Wt, int d, int k,
-                      int kp, const float *b, float z[][LR_MAX_CLASSES])
+static void lr_scores(const LR_REAL *const *x, const LR_REAL *Wt, int d,
+                      int k, int kp, const LR_REAL *b,
+                      LR_REAL z[][LR_MAX_CLASSES])
 {
     int dv = d - d % LR_LANES;
     for (int j0 = 0; j0 < kp; j0 += LR_CLASSES) {
@@ -70,9 +121,9 @@ static void lr_scores(const float *const *x, const float *Wt, int d, int k,
             }
         }
         for (int c = 0; c < LR_CLASSES && j0 + c < k; c++) {
-            const float *w = Wt + (size_t)(j0 + c) * d;
+            const LR_REAL *w = Wt + (size_t)(j0 + c) * d;
             for (int r = 0; r < LR_ROWS; r++) {
-                float s = lr_sum(acc[r][c]);
+                LR_REAL s = lr_sum(acc[r][c]);
                 for (int t = dv; t < d; t++)
                     s += x[r][t] * w[t];
                 z[r][j0 + c] = s + b[j0 + c];
@@ -81,42 +132,64 @@ static void lr_scores(const float *const *x, const float *Wt, int d, int k,
     }
 }
 
-/* gt[j] += sum over r of x[r] * delta[r][j], for the kp classes. */
-static void lr_accumulate(const float *const *x,
-                          float delta[][LR_MAX_CLASSES], float *gt, int d,
-                          int kp)
+/* gt[j0 + c][t ...] += sum over the images r of x[r][t ...] * delta[r][j0 +
+   c], for `chunks` vectors of pixels from t and LR_CLASSES classes from j0:
+   the partial sums stay in registers while the images go by. */
+static inline __attribute__((always_inline)) void
+lr_add_chunks(const LR_REAL *x, int rows, int d,
+              const LR_REAL (*delta)[LR_MAX_CLASSES], LR_REAL *gt, int j0,
+              int t, int chunks)
 {
-    int dv = d - d % LR_LANES;
-    for (int j0 = 0; j0 < kp; j0 += LR_CLASSES) {
-        lr_vec e[LR_ROWS][LR_CLASSES];
-        for (int r = 0; r < LR_ROWS; r++)
-            for (int c = 0; c < LR_CLASSES; c++)
-                e[r][c] = (lr_vec){0} + delta[r][j0 + c];
-        for (int t = 0; t < dv; t += LR_LANES) {
-            lr_vec even[LR_CLASSES], odd[LR_CLASSES];  /* two short chains */
-            for (int c = 0; c < LR_CLASSES; c++) {
-                even[c] = LR_LOAD(gt + (size_t)(j0 + c) * d + t);
-                odd[c] = (lr_vec){0};
-            }
-            for (int r = 0; r < LR_ROWS; r += 2) {
-                lr_vec a = LR_LOAD(x[r] + t), a1 = LR_LOAD(x[r + 1] + t);
-                for (int c = 0; c < LR_CLASSES; c++) {
-                    even[c] += a * e[r][c];
-                    odd[c] += a1 * e[r + 1][c];
-                }
-            }
-            for (int c = 0; c < LR_CLASSES; c++)
-                *(lr_vec *)(gt + (size_t)(j0 + c) * d + t) = even[c] + odd[c];
+    lr_vec acc[LR_CHUNKS][LR_CLASSES];
+    for (int c = 0; c < LR_CLASSES; c++)
+        for (int u = 0; u < chunks; u++)
+            acc[u][c] = LR_LOAD(gt + (size_t)(j0 + c) * d + t + u * LR_LANES);
+    for (int r = 0; r < rows; r++) {
+        const LR_REAL *xr = x + (size_t)r * d + t;
+        lr_vec xv[LR_CHUNKS];
+        for (int u = 0; u < chunks; u++)
+            xv[u] = LR_LOAD(xr + u * LR_LANES);
+        for (int c = 0; c < LR_CLASSES; c++) {
+            LR_REAL e = delta[r][j0 + c];   /* (in every lane) */
+            for (int u = 0; u < chunks; u++)
+                acc[u][c] += xv[u] * e;
         }
-        for (int c = 0; c < LR_CLASSES; c++)
-            for (int t = dv; t < d; t++)
-                for (int r = 0; r < LR_ROWS; r++)
-                    gt[(size_t)(j0 + c) * d + t] += x[r][t] * delta[r][j0 + c];
     }
+    for (int c = 0; c < LR_CLASSES; c++)
+        for (int u = 0; u < chunks; u++)
+            LR_STORE(gt + (size_t)(j0 + c) * d + t + u * LR_LANES, acc[u][c]);
 }
 
-/* The rows of block i: missing ones (past n) repeat row i, with no weight. */
-static int lr_block(const float *X, int i, int n, int d, const float **x)
+/* gt (kp x d) += x^T . delta for the `rows` consecutive images x, while
+   the `ahead` bytes from `next` (the next block's images) are fetched
+   from memory into the cache: the memory is busy while the cores are. */
+static void lr_add_gradient(const LR_REAL *x, int rows, int d, int kp,
+                            const LR_REAL (*delta)[LR_MAX_CLASSES],
+                            LR_REAL *gt, const char *next, size_t ahead)
+{
+    int dv = d - d % LR_LANES, wide = LR_CHUNKS * LR_LANES, t = 0;
+    size_t share = ahead / (dv / wide + 1) + 64;
+    for (; t + wide <= dv; t += wide, next += share, ahead -= share) {
+        for (size_t at = 0; at < share && at < ahead; at += 64)
+            __builtin_prefetch(next + at, 0, 2);
+        if (share > ahead)
+            share = ahead;
+        for (int j0 = 0; j0 < kp; j0 += LR_CLASSES)
+            lr_add_chunks(x, rows, d, delta, gt, j0, t, LR_CHUNKS);
+    }
+    for (; t < dv; t += LR_LANES)
+        for (int j0 = 0; j0 < kp; j0 += LR_CLASSES)
+            lr_add_chunks(x, rows, d, delta, gt, j0, t, 1);
+    for (; t < d; t++)
+        for (int j = 0; j < kp; j++)
+            for (int r = 0; r < rows; r++)
+                gt[(size_t)j * d + t] += x[(size_t)r * d + t] * delta[r][j];
+}
+
+/* The rows of the LR_ROWS images from i: missing ones (past n) repeat
+   row i.  Returns how many are real. */
+static int lr_rows(const LR_REAL *X, int i, int n, int d,
+                   const LR_REAL **x)
 {
     int rows = n - i < LR_ROWS ? n - i : LR_ROWS;
     for (int r = 0; r < LR_ROWS; r++)
@@ -126,33 +199,43 @@ static int lr_block(const float *X, int i, int n, int d, const float **x)
 
 /* Images [r0, r1): adds their gradient to gt (kp x d) and gb (k), and
    returns the sum of their -log P(y | x); -1 for a label out of range. */
-static double lr_step_rows(const float *X, const int *y, int n, int r0,
-                           int r1, int d, const float *Wt, const float *b,
-                           int k, int kp, float *gt, float *gb)
+static double lr_step_rows(const LR_REAL *X, const int *y, int n, int r0,
+                           int r1, int d, const LR_REAL *Wt,
+                           const LR_REAL *b, int k, int kp, LR_REAL *gt,
+                           LR_REAL *gb)
 {
     double nll = 0;
-    float z[LR_ROWS][LR_MAX_CLASSES], delta[LR_ROWS][LR_MAX_CLASSES];
-    float share = 1.0f / n;
-    for (int i = r0; i < r1; i += LR_ROWS) {
-        const float *x[LR_ROWS];
-        int rows = lr_block(X, i, r1, d, x);
-        lr_scores(x, Wt, d, k, kp, b, z);
+    LR_REAL delta[LR_BLOCK][LR_MAX_CLASSES];
+    LR_REAL share = (LR_REAL)1 / n;
+    for (int i0 = r0; i0 < r1; i0 += LR_BLOCK) {
+        int end = r1 - i0 < LR_BLOCK ? r1 : i0 + LR_BLOCK;
         memset(delta, 0, sizeof delta);
-        for (int r = 0; r < rows; r++) {
-            int label = y[i + r];
-            if (label < 0 || label >= k)
-                return -1;
-            float top = z[r][0], total = 0;
-            for (int j = 1; j < k; j++)
-                top = z[r][j] > top ? z[r][j] : top;
-            for (int j = 0; j < k; j++)
-                total += delta[r][j] = expf(z[r][j] - top);
-            nll += log((double)total) - (double)(z[r][label] - top);
-            for (int j = 0; j < k; j++)
-                gb[j] += delta[r][j] = delta[r][j] * (share / total)
-                                       - (j == label ? share : 0.0f);
+        for (int i = i0; i < end; i += LR_ROWS) {
+            const LR_REAL *x[LR_ROWS];
+            LR_REAL z[LR_ROWS][LR_MAX_CLASSES];
+            int rows = lr_rows(X, i, end, d, x);
+            lr_scores(x, Wt, d, k, kp, b, z);
+            for (int r = 0; r < rows; r++) {
+                int label = y[i + r];
+                LR_REAL *e = delta[i - i0 + r];
+                if (label < 0 || label >= k)
+                    return -1;
+                LR_REAL top = z[r][0], total = 0;
+                for (int j = 1; j < k; j++)
+                    top = z[r][j] > top ? z[r][j] : top;
+                for (int j = 0; j < k; j++)
+                    total += e[j] = lr_exp(z[r][j] - top);
+                nll += log((double)total) - (double)(z[r][label] - top);
+                for (int j = 0; j < k; j++)
+                    gb[j] += e[j] = e[j] * (share / total)
+                                    - (j == label ? share : (LR_REAL)0);
+            }
         }
-        lr_accumulate(x, delta, gt, d, kp);
+        int after = r1 - end < LR_BLOCK ? r1 - end : LR_BLOCK;
+        lr_add_gradient(X + (size_t)i0 * d, end - i0, d, kp,
+                        (const LR_REAL (*)[LR_MAX_CLASSES])delta, gt,
+                        (const char *)(X + (size_t)end * d),
+                        (size_t)after * d * sizeof(LR_REAL));
     }
     return nll;
 }
@@ -167,9 +250,9 @@ static int lr_threads(int blocks)
 }
 
 /* W (d x k) transposed into kp x d rows, the rows past k zero. */
-static float *lr_transposed(const float *W, int d, int k, int kp)
+static LR_REAL *lr_transposed(const LR_REAL *W, int d, int k, int kp)
 {
-    float *Wt = (float *)calloc((size_t)kp * d, sizeof(float));
+    LR_REAL *Wt = (LR_REAL *)calloc((size_t)kp * d, sizeof(LR_REAL));
     if (Wt)
         for (int t = 0; t < d; t++)
             for (int j = 0; j < k; j++)
@@ -184,14 +267,16 @@ static int lr_padded(int k)
 
 /* One step's cost (the mean -log P(y | x)) and gradients gW (d x k), gb (k).
    Returns 0, 1 when out of memory, 2 for a label out of range. */
-static int lr_step(const float *X, const int *y, int n, int d, const float *W,
-                   const float *b, int k, float *cost, float *gW, float *gb)
+static int lr_step(const LR_REAL *X, const int *y, int n, int d,
+                   const LR_REAL *W, const LR_REAL *b, int k, LR_REAL *cost,
+                   LR_REAL *gW, LR_REAL *gb)
 {
     int kp = lr_padded(k), blocks = (n + LR_ROWS - 1) / LR_ROWS;
     int threads = lr_threads(blocks), bad = 0;
     size_t each = (size_t)kp * d + k;
-    float *Wt = lr_transposed(W, d, k, kp);
-    float *sums = (float *)calloc((size_t)threads * each, sizeof(float));
+    LR_REAL *Wt = lr_transposed(W, d, k, kp);
+    LR_REAL *sums = (LR_REAL *)calloc((size_t)threads * each,
+                                      sizeof(LR_REAL));
     double nll = 0;
     if (!Wt || !sums) {
         free(Wt);
@@ -203,7 +288,7 @@ static int lr_step(const float *X, const int *y, int n, int d, const float *W,
     for (int part = 0; part < threads; part++) {
         int r0 = blocks * part / threads * LR_ROWS;
         int r1 = blocks * (part + 1) / threads * LR_ROWS;
-        float *mine = sums + (size_t)part * each;
+        LR_REAL *mine = sums + (size_t)part * each;
         double s = lr_step_rows(X, y, n, r0, r1 < n ? r1 : n, d, Wt, b, k,
                                 kp, mine, mine + (size_t)kp * d);
         if (s < 0)
@@ -213,18 +298,18 @@ static int lr_step(const float *X, const int *y, int n, int d, const float *W,
     }
     for (int t = 0; t < d; t++)
         for (int j = 0; j < k; j++) {
-            float s = 0;
+            LR_REAL s = 0;
             for (int part = 0; part < threads; part++)
                 s += sums[part * each + (size_t)j * d + t];
             gW[(size_t)t * k + j] = s;
         }
     for (int j = 0; j < k; j++) {
-        float s = 0;
+        LR_REAL s = 0;
         for (int part = 0; part < threads; part++)
             s += sums[part * each + (size_t)kp * d + j];
         gb[j] = s;
     }
-    *cost = (float)(nll / n);
+    *cost = (LR_REAL)(nll / n);
     free(Wt);
     free(sums);
     return bad ? 2 : 0;
@@ -232,20 +317,20 @@ static int lr_step(const float *X, const int *y, int n, int d, const float *W,
 
 /* How many of the n images the model classifies wrongly (the first
    largest score wins, as argmax does); -1 when out of memory. */
-static long lr_mistakes(const float *X, const int *y, int n, int d,
-                        const float *W, const float *b, int k)
+static long lr_mistakes(const LR_REAL *X, const int *y, int n, int d,
+                        const LR_REAL *W, const LR_REAL *b, int k)
 {
     int kp = lr_padded(k), blocks = (n + LR_ROWS - 1) / LR_ROWS;
     int threads = lr_threads(blocks);
-    float *Wt = lr_transposed(W, d, k, kp);
+    LR_REAL *Wt = lr_transposed(W, d, k, kp);
     long wrong = 0;
     if (!Wt)
         return -1;
 #pragma omp parallel for num_threads(threads) reduction(+ : wrong)
     for (int i = 0; i < n; i += LR_ROWS) {
-        const float *x[LR_ROWS];
-        float z[LR_ROWS][LR_MAX_CLASSES];
-        int rows = lr_block(X, i, n, d, x);
+        const LR_REAL *x[LR_ROWS];
+        LR_REAL z[LR_ROWS][LR_MAX_CLASSES];
+        int rows = lr_rows(X, i, n, d, x);
         lr_scores(x, Wt, d, k, kp, b, z);
         for (int r = 0; r < rows; r++) {
             int best = 0;

@@ -1,20 +1,21 @@
-"""The float32 CPU kernel: a training step in one pass over the minibatch.
+"""The CPU kernel: a training step in one pass over the minibatch.
 
 In the graph, a step computes the scores ``x . W`` and then the gradient
 ``x^T . delta`` as two BLAS products whose other side is only ten columns
 wide.  BLAS runs such skinny products far below the processor's speed, and
-each of them reads the whole minibatch.  ``kernel.c`` does both for a few
-images at a time while their pixels are still in the cache, with the
-partial sums in vector registers, on all cores (OpenMP).  It computes what
-the graph computes -- same scores, softmax, cost and gradients; only the
-order of the float32 additions differs -- so the loop, the learning rate
-and every printed line stay the tutorial's.
+each of them reads the whole minibatch.  ``kernel.c`` does both for a block
+of images at a time while their pixels are still in the cache, with the
+partial sums in vector registers as wide as the compiler targets
+(``vector.h``), on all cores (OpenMP).  It computes what the graph
+computes -- same scores, softmax, cost and gradients; only the order of
+the additions differs -- so the loop, the learning rate and every printed
+line stay the tutorial's (on the full MNIST, the trace is the graph's line
+for line in both precisions).
 
-Used for floatX=float32 on the CPU with the engine's C backend (its
-compiler and cache build the kernel, like any Theano op).  float64, the
-tutorial's default, always runs the graph, so its trace is the tutorial's
-to the digit; so does anything that runs through JAX.  Set
-``LOGREG_MNIST_KERNEL=graph`` to train float32 through the graph as well.
+Used for floatX=float32 and float64 on the CPU with the engine's C backend
+(its compiler and cache build the kernel, like any Theano op); anything
+that runs through JAX keeps the graph.  Set ``LOGREG_MNIST_KERNEL=graph``
+to train through the graph.
 """
 import functools
 import os
@@ -27,8 +28,19 @@ from .compiler import build_problem
 from .ops import c_mode, c_op_bases
 from .runtime import runs_c_ops
 
-with open(os.path.join(os.path.dirname(__file__), 'kernel.c')) as _f:
-    SOURCE = _f.read()
+
+
+def _text(name):
+    with open(os.path.join(os.path.dirname(__file__), name)) as f:
+        return f.read()
+
+
+#: kernel.c, and vector.h (the width of its vectors) that goes before it
+SOURCE, VECTOR_H = _text('kernel.c'), _text('vector.h')
+
+#: what kernel.c's LR_ macros stand for, by dtype
+_REALS = {'float32': ('float', 4, 'int', 'NPY_FLOAT32'),
+          'float64': ('double', 8, 'long long', 'NPY_FLOAT64')}
 
 
 @functools.lru_cache()
@@ -54,18 +66,26 @@ def choice():
 def enabled():
     """Whether training uses the kernel: the one place that decides (see
     the module's text)."""
-    return (choice() == 'fused' and theano.config.floatX == 'float32'
+    return (choice() == 'fused' and theano.config.floatX in _REALS
             and runs_c_ops())
 
 
 class _KernelOp(object):
     """What both ops share: the C source, OpenMP, the cache key.  The ops
-    are made of these methods and the engine's ``COp`` (see ``ops``)."""
+    are made of these methods and the engine's ``COp`` (see ``ops``); an
+    op works in one precision, its ``dtype`` (float32 or float64)."""
+
+    def __init__(self, dtype='float32'):
+        if dtype not in _REALS:
+            raise TypeError('%s: no kernel for %s' % (type(self).__name__,
+                                                      dtype))
+        self.dtype = dtype
 
     def make_node(self, x, y, W, b):
         x, y, W, b = (T.as_tensor_variable(v) for v in (x, y, W, b))
-        wanted = (('x', x, 'float32', 2), ('y', y, 'int32', 1),
-                  ('W', W, 'float32', 2), ('b', b, 'float32', 1))
+        real = self.dtype
+        wanted = (('x', x, real, 2), ('y', y, 'int32', 1),
+                  ('W', W, real, 2), ('b', b, real, 1))
         for name, var, dtype, ndim in wanted:
             if var.dtype != dtype or var.ndim != ndim:
                 raise TypeError('%s: %s needs %s of %d dimensions, got %s'
@@ -80,18 +100,22 @@ class _KernelOp(object):
                                   % type(self).__name__)
 
     def c_support_code(self, **kwargs):
-        return SOURCE
+        """vector.h and kernel.c, for this op's precision."""
+        real, size, index, _ = _REALS[self.dtype]
+        return ('#define LR_REAL %s\n#define LR_REAL_BYTES %d\n'
+                '#define LR_INDEX %s\n%s\n%s'
+                % (real, size, index, VECTOR_H, SOURCE))
 
     def c_compile_args(self, **kwargs):
         return openmp_flags(theano.config.cxx)
 
     def c_code_cache_version(self):
-        """A hash of all the C compiled: kernel.c, and the code below as it
-        comes out with placeholder names (so that an edit of either is
-        compiled anew, not taken from the engine's cache)."""
+        """A hash of all the C compiled: vector.h, kernel.c, and the code
+        below as it comes out with placeholder names (so that an edit of
+        any is compiled anew, not taken from the engine's cache)."""
         generated = self.c_code(None, 'node', ['x', 'y', 'W', 'b'],
                                 list(self.OUTPUTS), {'fail': 'fail;'})
-        return (2, zlib.crc32((SOURCE + generated).encode()))
+        return (3, zlib.crc32((self.c_support_code() + generated).encode()))
 
     def c_code(self, node, name, inputs, outputs, sub):
         x, y, W, b = inputs
@@ -145,20 +169,23 @@ class _Step(_KernelOp):
     OUTPUTS = ('cost', 'gW', 'gb')
 
     def output_types(self, W, b):
-        return [T.scalar(dtype='float32'), W.type(), b.type()]
+        return [T.scalar(dtype=self.dtype), W.type(), b.type()]
 
     def body(self, outputs):
         cost, gW, gb = outputs
-        return (self.output(cost, 0, [], 'NPY_FLOAT32') +
-                self.output(gW, 2, ['d', 'k'], 'NPY_FLOAT32') +
-                self.output(gb, 1, ['k'], 'NPY_FLOAT32') + """
+        typenum = _REALS[self.dtype][3]
+        return (self.output(cost, 0, [], typenum) +
+                self.output(gW, 2, ['d', 'k'], typenum) +
+                self.output(gb, 1, ['k'], typenum) + """
         if (!problem) {
             int status = lr_step(
-                (const float *)PyArray_DATA(xs), (const int *)PyArray_DATA(ys),
-                n, d, (const float *)PyArray_DATA(Ws),
-                (const float *)PyArray_DATA(bs), k,
-                (float *)PyArray_DATA(%(cost)s), (float *)PyArray_DATA(%(gW)s),
-                (float *)PyArray_DATA(%(gb)s));
+                (const LR_REAL *)PyArray_DATA(xs),
+                (const int *)PyArray_DATA(ys), n, d,
+                (const LR_REAL *)PyArray_DATA(Ws),
+                (const LR_REAL *)PyArray_DATA(bs), k,
+                (LR_REAL *)PyArray_DATA(%(cost)s),
+                (LR_REAL *)PyArray_DATA(%(gW)s),
+                (LR_REAL *)PyArray_DATA(%(gb)s));
             if (status == 1)
                 problem = "out of memory";
             else if (status == 2)
@@ -180,9 +207,10 @@ class _Mistakes(_KernelOp):
         return self.output(rate, 0, [], 'NPY_FLOAT64') + """
         if (!problem) {
             long wrong = lr_mistakes(
-                (const float *)PyArray_DATA(xs), (const int *)PyArray_DATA(ys),
-                n, d, (const float *)PyArray_DATA(Ws),
-                (const float *)PyArray_DATA(bs), k);
+                (const LR_REAL *)PyArray_DATA(xs),
+                (const int *)PyArray_DATA(ys), n, d,
+                (const LR_REAL *)PyArray_DATA(Ws),
+                (const LR_REAL *)PyArray_DATA(bs), k);
             if (wrong < 0)
                 problem = "out of memory";
             else
@@ -201,7 +229,8 @@ def ops():
     start()
     COp = c_op_bases()[1]
     return tuple(type(name, (code, COp), {
-        '__props__': (), '__doc__': code.__doc__, '__module__': __name__})
+        '__props__': ('dtype',), '__doc__': code.__doc__,
+        '__module__': __name__})
         for name, code in (('Step', _Step), ('Mistakes', _Mistakes)))
 
 
@@ -225,8 +254,9 @@ def fused(classifier, y):
     graph computes them, from the kernel's two ops (see ``enabled``)."""
     inputs = (classifier.input, y, classifier.W, classifier.b)
     Step, Mistakes = ops()
-    cost, g_W, g_b = Step()(*inputs)
-    return cost, g_W, g_b, Mistakes()(*inputs)
+    dtype = classifier.W.dtype
+    cost, g_W, g_b = Step(dtype)(*inputs)
+    return cost, g_W, g_b, Mistakes(dtype)(*inputs)
 
 
 def announce():
