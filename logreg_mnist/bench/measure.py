@@ -123,34 +123,45 @@ def worker(folder, batch_size, engine=None):
     serve(build)
 
 
+def port_environment(*flags):
+    """The user's environment, with ``flags`` added to their THEANO_FLAGS
+    (where the same flag is named twice, the later one counts)."""
+    env = dict(USER_ENV)
+    env['THEANO_FLAGS'] = ','.join(
+        f for f in (env.get('THEANO_FLAGS', ''),) + flags if f)
+    return env
+
+
+def port_command(arguments, engine=None):
+    """The command line of ``python -m logreg_mnist.benchmark arguments``
+    in this interpreter, on the ``engine`` the benchmark was given."""
+    return ([sys.executable, '-m', 'logreg_mnist.benchmark'] + arguments
+            + (['--engine', engine] if engine else []))
+
+
 def start_worker(config, folder, batch_size, extra_flags, peer_python,
                  engine=None):
     """A worker process for ``config``: the port in this interpreter, a
     peer in ``peer_python`` (peers.py runs there as a plain script)."""
     from . import peers
-    env = dict(USER_ENV)
     kind, where, floatx, flags = CONFIGS[config]
     if kind == 'port':
+        env = port_environment(flags, floatx and 'floatX=' + floatx,
+                               extra_flags)
         env[KERNEL_VARIABLE] = 'graph' if config.endswith('-graph') else \
             env.get(KERNEL_VARIABLE, 'fused')
-        env['THEANO_FLAGS'] = ','.join(
-            f for f in (env.get('THEANO_FLAGS', ''), flags,
-                        floatx and 'floatX=' + floatx, extra_flags) if f)
+        command = port_command(['--worker', config, '--data-folder', folder,
+                                '--batch-size', str(batch_size)], engine)
+    else:
+        env = dict(USER_ENV)
+        command = [peer_python, peers.__file__, '--worker', kind, floatx,
+                   folder, str(batch_size), where]
     if where == 'cuda':
         # JAX takes 75 % of a GPU's memory up front unless told not to;
         # two workers on one GPU would fight over it
         env['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
     elif where == 'cpu':
         env['JAX_PLATFORMS'] = 'cpu'   # a CPU run never touches a GPU
-    if kind == 'port':
-        command = [sys.executable, '-m', 'logreg_mnist.benchmark',
-                   '--worker', config, '--data-folder', folder,
-                   '--batch-size', str(batch_size)]
-        if engine:   # the --engine the benchmark was given
-            command += ['--engine', engine]
-    else:
-        command = [peer_python, peers.__file__, '--worker', kind, floatx,
-                   folder, str(batch_size), where]
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
