@@ -29,7 +29,8 @@ setup(
     long_description_content_type='text/markdown',
     license='BSD-3-Clause',
     packages=find_packages(include=['logreg_mnist', 'logreg_mnist.*']),
-    package_data={'logreg_mnist.engine': ['kernel.c', 'vector.h']},   # compiled at run time
+    package_data={'logreg_mnist.engine': ['kernel.c', 'vector.h'],   # compiled
+                  'logreg_mnist.bench': ['limit.c']},   # at run time
     python_requires='>=3.10,<3.14',
     install_requires=[
         'Theano==1.0.5; ' + THEANO,

@@ -9,7 +9,11 @@ One *epoch* is the tutorial's: every training minibatch through
 * the first epoch (it pays for warming caches up),
 * steady-state epochs/sec: the median of many epochs after a warm-up one,
 
-with the device, floatX, BLAS library and threads in use.
+with the device, floatX, BLAS library and threads in use, and, for a run
+on the CPU, how close it comes to the machine's limit: the shortest an
+epoch could take at the peak multiply-add rate and the read rate of
+memory, measured here once before the runs (``bench/limit.py``), and that
+floor as a percentage of the run's epoch time.
 
 ``--compare`` runs the same epoch under several configurations, each in a
 fresh worker process: the port on the CPU in float64 and float32, the port
@@ -44,9 +48,10 @@ import tempfile
 
 from . import cli
 from .defaults import BATCH_SIZE
+from .bench.limit import epoch_images, measure_limit, measured
 from .bench.measure import (COMPARED, CONFIGS, PORT_CONFIGS, measure,
                             worker, write_arrays)
-from .bench.report import add_ratios, markdown, print_report
+from .bench.report import add_floors, add_ratios, markdown, print_report
 from .bench.system import system_info
 from .files.writing import atomic_write, check_target
 
@@ -111,22 +116,31 @@ def build_parser():
     parser.add_argument('--worker', choices=PORT_CONFIGS,
                         help=argparse.SUPPRESS)
     parser.add_argument('--data-folder', help=argparse.SUPPRESS)
+    # (how measure_limit measures the machine's limit)
+    parser.add_argument('--limit', action='store_true', help=argparse.SUPPRESS)
     return parser
 
 
 def benchmark(args):
     if args.worker:
         return worker(args.data_folder, args.batch_size, args.engine)
+    if args.limit:
+        print(json.dumps(measured(args.engine)))
+        return None
     configs = args.configs if args.compare else ['port']
     with tempfile.TemporaryDirectory(prefix='logreg-bench-') as folder:
-        source = write_arrays(args, folder)
+        source, n_train, n_valid = write_arrays(args, folder)
         if args.save_json:   # (before the long part: not over the data)
             check_target(args.save_json, '`save_json`')
+        limit = measure_limit(args)   # (alone: before any worker starts)
         rows = measure(configs, folder, args)
     add_ratios(rows)
+    epoch = add_floors(rows, limit, *epoch_images(n_train, n_valid,
+                                                  args.batch_size))
     result = {'system': system_info(), 'data': source,
               'batch_size': args.batch_size,
-              'timed_epochs': args.epochs * args.rounds, 'runs': rows}
+              'timed_epochs': args.epochs * args.rounds, 'limit': limit,
+              'epoch': epoch, 'runs': rows}
     if args.save_json:
         with atomic_write(args.save_json) as f:
             f.write(json.dumps(result, indent=2).encode())

@@ -7,8 +7,11 @@ its options and its order of work, is ``logreg_mnist/benchmark.py``):
   protocol; run as a plain script in ``--peer-python``
 * ``system``  -- the machine, and the BLAS and OpenMP libraries a worker
   has loaded
-* ``report``  -- the ratios to the port, and the results as a text table,
-  Markdown or a report, from one list of columns
+* ``limit``   -- the machine's limit: its peak multiply-add rate and the
+  rate at which it reads memory (measured by ``limit.c``, compiled like
+  the kernel), and the shortest an epoch could take at them
+* ``report``  -- the ratios to the port and to the limit, and the results
+  as a text table, Markdown or a report, from one list of columns
 
 None of them imports the engine until a worker builds the port.
 """

@@ -205,7 +205,8 @@ def measure(configs, folder, args):
 
 
 def write_arrays(args, folder):
-    """The data every worker reads: synthetic, or the named dataset."""
+    """The data every worker reads: synthetic, or the named dataset.
+    Returns ``(what they are, training images, validation images)``."""
     import numpy
     if args.dataset:
         from ..data import read_dataset, resolve_dataset
@@ -222,4 +223,4 @@ def write_arrays(args, folder):
     for split, (x, y) in (('train', train), ('valid', valid)):
         numpy.save(os.path.join(folder, split + '_x.npy'), x)
         numpy.save(os.path.join(folder, split + '_y.npy'), y)
-    return source
+    return source, len(train[0]), len(valid[0])

@@ -1,9 +1,11 @@
 """The benchmark's results for a reader: the ratio of each run to the port,
-and the runs as a text table (``table``, ``print_report``) or as Markdown
-(``markdown``).  Both tables are drawn from ``COLUMNS``, where each column
-is declared once."""
+each CPU run's share of the machine's limit, and the runs as a text table
+(``table``, ``print_report``) or as Markdown (``markdown``).  Both tables
+are drawn from ``COLUMNS``, where each column is declared once."""
 import collections
 
+from .limit import (C_TYPES, epoch_bytes, epoch_floor, epoch_flops,
+                    percent_of_limit)
 from .measure import CONFIGS
 
 #: A column of the runs' tables: its header, whether it holds numbers
@@ -13,8 +15,17 @@ Column = collections.namedtuple('Column', 'header numeric cell detailed',
                                 defaults=(None,))
 
 
-def _speedup(row):
-    return times(row['port_speedup']) if 'port_speedup' in row else ''
+def rate(epochs_per_sec):
+    return '%.2f' % epochs_per_sec
+
+
+def times(ratio):
+    return '%.2fx' % ratio
+
+
+def _if_known(key, text):
+    """A cell: ``text`` of the row's ``key``, empty where it has none."""
+    return lambda row: text(row[key]) if key in row else ''
 
 
 def _device_named(row):
@@ -32,16 +43,11 @@ COLUMNS = [
     Column('compile s', True, lambda r: '%.2f' % r['compile']),
     Column('first epoch s', True, lambda r: '%.3f' % r['first']),
     Column('epochs/sec', True, lambda r: rate(r['epochs_per_sec'])),
-    Column('port is', True, _speedup),
+    Column('port is', True, _if_known('port_speedup', times)),
+    Column('floor ms', True, _if_known('floor_ms', lambda x: '%.2f' % x)),
+    Column('% of limit', True,
+           _if_known('percent_of_limit', lambda x: '%.1f' % x)),
 ]
-
-
-def rate(epochs_per_sec):
-    return '%.2f' % epochs_per_sec
-
-
-def times(ratio):
-    return '%.2fx' % ratio
 
 
 def add_ratios(rows):
@@ -54,6 +60,50 @@ def add_ratios(rows):
         port = timed.get('port-%s-%s' % (where, floatx))
         if port is not None:
             r['port_speedup'] = port['epochs_per_sec'] / r['epochs_per_sec']
+
+
+def add_floors(rows, limit, n_train, n_valid):
+    """floor_ms and percent_of_limit of each timed row on the CPU: the
+    shortest its epoch of ``n_train`` + ``n_valid`` images could take at
+    ``limit`` (see limit.py), and that floor as a percentage of its epoch
+    time.  A GPU's runs get none: the limit is the CPU's.  Returns the
+    epoch: its images, operations, bytes and floor by floatX (no floor
+    where the limit is not known)."""
+    epoch = {'images': [n_train, n_valid],
+             'flops': epoch_flops(n_train, n_valid),
+             'bytes': {f: epoch_bytes(n_train, n_valid, f) for f in C_TYPES},
+             'floor_ms': {}}
+    if 'error' in limit:
+        return epoch
+    floors = epoch['floor_ms'] = {
+        f: 1000 * epoch_floor(limit, n_train, n_valid, f) for f in C_TYPES}
+    for r in rows:
+        if ('error' in r or r['info']['device'] != 'cpu'
+                or r['info']['floatX'] not in floors):
+            continue
+        r['floor_ms'] = floors[r['info']['floatX']]
+        r['percent_of_limit'] = percent_of_limit(r['floor_ms'] / 1000,
+                                                 r['epochs_per_sec'])
+    return epoch
+
+
+def limit_line(result):
+    """The machine's limit and the epoch's floor, in one line."""
+    limit = result['limit']
+    if 'error' in limit:
+        return 'limit: not measured (%s)' % limit['error']
+    threads = '%d thread%s' % (limit['threads'],
+                               's' if limit['threads'] != 1 else '')
+    if not limit['openmp']:
+        threads += ': %s has no OpenMP' % limit['compiler']
+    return ('limit: %s (%d-bit vectors, %s), reads %.1f GB/s%s; epoch floor '
+            '%s' % (', '.join('%s %.0f GFLOP/s' % (f, limit['gflops'][f])
+                              for f in C_TYPES),
+                    limit['vector_bits'], threads, limit['read_gbs'],
+                    '' if limit['load'] is None else
+                    ' (load %.2f)' % limit['load'],
+                    ', '.join('%s %.2f ms' % (f, ms) for f, ms in
+                              result['epoch']['floor_ms'].items())))
 
 
 def environment(row, gpu):
@@ -94,6 +144,7 @@ def print_report(result):
           '%d epochs per run' % (s['cpu'], s['cores'], s['python'], s['numpy'],
                                  result['data'], result['batch_size'],
                                  result['timed_epochs']))
+    print(limit_line(result))
     print()
     print(table(rows))
     print()
@@ -128,6 +179,7 @@ def markdown(result):
                s['cpu'], s['cores'], ', '.join(gpus) or 'none',
                s['python'], s['numpy'], result['data'],
                result['batch_size'], result['timed_epochs']),
+           '', limit_line(result) + '.',
            '', md_row(['the port, epochs/sec', 'CPU', 'GPU', 'GPU / CPU']),
            md_rule([False, True, True, True])]
     for floatx in ('float64', 'float32'):
@@ -147,7 +199,10 @@ def markdown(result):
         else:
             out.append(md_row((c.detailed or c.cell)(r) for c in COLUMNS))
     out += ['', '"port is": the port\'s epochs/sec on the same device '
-            '(CPU or GPU) at the same floatX, over the run\'s.', '']
+            '(CPU or GPU) at the same floatX, over the run\'s. "floor ms": '
+            'the shortest an epoch could take at the limit above; "% of '
+            'limit": that floor over the run\'s epoch time (CPU runs only).',
+            '']
     out += ['- %s: %s' % (r['config'], environment(r, gpu=False))
             for r in timed.values()]
     return '\n'.join(out)
