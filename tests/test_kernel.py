@@ -166,6 +166,63 @@ def test_training_prints_the_graphs_trace(small_idx_dir, tmp_path, floatX):
         trace_lines(runs['graph'].stdout)
 
 
+#: a subprocess's check of both precisions' ops against reference.py,
+#: printing the vector width they were compiled with
+WIDTH_CHECK = """
+import sys, numpy
+sys.path.insert(0, 'tests')
+import reference
+from logreg_mnist.engine import kernel, theano, T, C_MODE
+rng = numpy.random.RandomState(5)
+for dtype, close in (('float32', 1e-6), ('float64', 1e-14)):
+    x, W = T.matrix(dtype=dtype), T.matrix(dtype=dtype)
+    y, b = T.ivector(), T.vector(dtype=dtype)
+    step, mistakes = (theano.function([x, y, W, b], op(dtype)(x, y, W, b),
+                                      mode=C_MODE)
+                      for op in (kernel.Step, kernel.Mistakes))
+    X = (rng.randint(0, 256, (601, 789)) / 256.).astype(dtype)
+    Y = rng.randint(0, 10, 601).astype('int32')
+    V = rng.normal(0, 0.05, (789, 10)).astype(dtype)
+    c = rng.normal(0, 0.5, 10).astype(dtype)
+    cost, gW, gb = step(X, Y, V, c)
+    wide = [a.astype(float) for a in (V, c, X)]
+    want_gW, want_gb = reference.gradients(*wide, Y)
+    assert abs(cost - reference.nll(*wide, Y)) < close * 3
+    assert abs(gW - want_gW).max() < 2 * close * abs(want_gW).max()
+    assert abs(gb - want_gb).max() < close
+    assert mistakes(X, Y, V, c) == reference.error_rate(*wide, Y)
+print('ok')
+"""
+
+
+def cpu_has(*features):
+    """Whether /proc/cpuinfo lists all ``features`` (False off Linux)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            flags = next(l for l in f if l.startswith('flags')).split()
+    except (OSError, StopIteration):
+        return False
+    return all(feature in flags for feature in features)
+
+
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
+@pytest.mark.parametrize('march', ['haswell', 'x86-64'])
+def test_narrower_vectors_compute_the_same(march):
+    """vector.h takes the width the compiler targets: for a Haswell (AVX2)
+    the kernel is built with 256-bit vectors, for a plain x86-64 with
+    128-bit ones (SSE2), both with 16 registers, and computes the graph's
+    numbers.  (An -march of the user's replaces the engine's own.)"""
+    if os.uname().machine != 'x86_64':
+        pytest.skip('x86-64 targets')
+    if march == 'haswell' and not cpu_has('avx2', 'fma'):
+        pytest.skip('this CPU cannot run code built for a Haswell')
+    out = subprocess.run([sys.executable, '-c', WIDTH_CHECK], env=dict(
+        os.environ, THEANO_FLAGS='gcc.cxxflags=-march=%s' % march),
+        capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == 'ok'
+
+
 def test_the_cache_version_covers_all_the_c(monkeypatch):
     """An edit of kernel.c or of the C that kernel.py writes gives a new
     version, so the engine compiles the op anew instead of reusing a
