@@ -114,8 +114,8 @@ def compared():
 def test_compare_runs_every_configuration(compared):
     rows = {r['config']: r for r in compared['runs']}
     assert sorted(rows) == sorted(
-        ['port-cpu-float64', 'port-cpu-float32', 'port-cpu-float32-graph',
-         'port-cuda-float64', 'port-cuda-float32',
+        ['port-cpu-float64', 'port-cpu-float32', 'port-cpu-float64-graph',
+         'port-cpu-float32-graph', 'port-cuda-float64', 'port-cuda-float32',
          'port-jax-cpu-float32', 'numpy-float64', 'numpy-float32',
          'jax-step-float32', 'jax-scan-float32', 'torch-float32',
          'jax-step-cuda-float32', 'jax-scan-cuda-float32',
@@ -127,17 +127,18 @@ def test_compare_runs_every_configuration(compared):
         assert row['epochs_per_sec'] == pytest.approx(
             1 / numpy.median(row['times']))
         assert row['info']['floatX'] == name.split('-')[-1]
-    # float32 on the CPU: the kernel, and the graph's BLAS products beside it
-    assert rows['port-cpu-float32']['info']['library'] == \
-        engine.C_ENGINE + ' + kernel.c'
-    assert re.fullmatch(r'none in the loop: kernel\.c, \d+ OpenMP threads',
-                        rows['port-cpu-float32']['info']['blas'])
-    graph = rows['port-cpu-float32-graph']
-    assert graph['info']['library'] == engine.ENGINE
-    assert graph['info']['floatX'] == 'float32'
-    assert 'openblas' in graph['info']['blas']
-    assert graph['port_speedup'] == pytest.approx(
-        rows['port-cpu-float32']['epochs_per_sec'] / graph['epochs_per_sec'])
+    # on the CPU: the kernel, and the graph's BLAS products beside it
+    for floatx in ('float64', 'float32'):
+        port = rows['port-cpu-' + floatx]
+        assert port['info']['library'] == engine.C_ENGINE + ' + kernel.c'
+        assert re.fullmatch(r'none in the loop: kernel\.c, \d+ OpenMP '
+                            r'threads', port['info']['blas'])
+        graph = rows['port-cpu-%s-graph' % floatx]
+        assert graph['info']['library'] == engine.ENGINE
+        assert graph['info']['floatX'] == floatx
+        assert 'openblas' in graph['info']['blas']
+        assert graph['port_speedup'] == pytest.approx(
+            port['epochs_per_sec'] / graph['epochs_per_sec'])
     for name in ('port-cuda-float64', 'port-cuda-float32'):
         if helpers.gpu_usable():
             assert rows[name]['info']['device'] == 'cuda0'
@@ -401,7 +402,8 @@ def test_unknown_config_is_a_usage_error(args):
     assert out.stderr == (
         "python -m logreg_mnist.benchmark: error: argument --configs: "
         "unknown 'port-tpu'; choose from port, port-cpu-float64, "
-        "port-cpu-float32, port-cpu-float32-graph, port-cuda-float64, "
+        "port-cpu-float32, port-cpu-float64-graph, port-cpu-float32-graph, "
+        "port-cuda-float64, "
         "port-cuda-float32, port-jax-cpu-float32, numpy-float64, "
         "numpy-float32, jax-step-float32, jax-scan-float32, torch-float32, "
         "jax-step-cuda-float32, jax-scan-cuda-float32, torch-cuda-float32 "

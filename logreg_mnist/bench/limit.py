@@ -195,17 +195,10 @@ class _Reads(_LimitOp):
 
 @functools.lru_cache()
 def ops():
-    """``(Peak, Reads)``: classes of the engine's ``COp``, made when first
-    asked for (the engine starts then), found by name in this module as
-    the pickles of the engine's cache keys look for them."""
-    from ..engine import start
-    from ..engine.ops import c_op_bases
-    start()
-    COp = c_op_bases()[1]
-    return tuple(type(name, (code, COp), {
-        '__props__': ('dtype',), '__doc__': code.__doc__,
-        '__module__': __name__})
-        for name, code in (('Peak', _Peak), ('Reads', _Reads)))
+    """``(Peak, Reads)``: made when first asked for (the engine starts
+    then), see ``engine.ops.op_classes``."""
+    from ..engine.ops import op_classes
+    return op_classes(__name__, (_Peak, _Reads))
 
 
 def __getattr__(name):

@@ -31,6 +31,7 @@ CONFIGS = {
     'port-cpu-float64': ('port', 'cpu', 'float64', 'device=cpu'),
     'port-cpu-float32': ('port', 'cpu', 'float32', 'device=cpu'),
     # the same through the graph's two BLAS products (see engine/kernel.py)
+    'port-cpu-float64-graph': ('port', 'cpu', 'float64', 'device=cpu'),
     'port-cpu-float32-graph': ('port', 'cpu', 'float32', 'device=cpu'),
     'port-cuda-float64': ('port', 'cuda', 'float64',
                           'device=cuda,force_device=True'),

@@ -25,7 +25,7 @@ from .. import KERNEL_VARIABLE
 from ..errors import EngineError
 from . import state, theano, T
 from .compiler import build_problem
-from .ops import c_mode, c_op_bases
+from .ops import c_mode, c_op_bases, op_classes
 from .runtime import runs_c_ops
 
 
@@ -221,17 +221,9 @@ class _Mistakes(_KernelOp):
 
 @functools.lru_cache()
 def ops():
-    """The kernel's two ops, ``(Step, Mistakes)``: classes of the engine's
-    ``COp``, made when first asked for (the engine starts then).  They are
-    found by name in this module, as pickles of the engine's cache keys
-    look for them."""
-    from . import start
-    start()
-    COp = c_op_bases()[1]
-    return tuple(type(name, (code, COp), {
-        '__props__': ('dtype',), '__doc__': code.__doc__,
-        '__module__': __name__})
-        for name, code in (('Step', _Step), ('Mistakes', _Mistakes)))
+    """The kernel's two ops, ``(Step, Mistakes)``: made when first asked
+    for (the engine starts then), see ``ops.op_classes``."""
+    return op_classes(__name__, (_Step, _Mistakes))
 
 
 def __getattr__(name):
