@@ -15,6 +15,7 @@ taken so far.
 from .engine import kernel
 from .defaults import (BATCH_SIZE, DATASET, LEARNING_RATE, MODEL,
                        N_EPOCHS)
+from .cli.phases import phase
 from .cli.watch import Watch
 from .engine import compiling_line, describe, quiet_autocast, theano, T
 from .errors import TrainingStopped
@@ -96,10 +97,12 @@ def _prepare(dataset, learning_rate, batch_size, model_out):
     print('... building the model', flush=True)
     print(describe(), flush=True)
     print(compiling_line(), flush=True)
-    classifier, train_model, validate_model, test_model = chosen_build()(
-        datasets, learning_rate, batch_size)
-    compile_now(classifier.params, [train_model, validate_model, test_model])
-    kernel.announce()
+    with phase('build'):
+        classifier, train_model, validate_model, test_model = chosen_build()(
+            datasets, learning_rate, batch_size)
+        compile_now(classifier.params,
+                    [train_model, validate_model, test_model])
+        kernel.announce()
     run = Run(classifier, validate_model,
               n_batches(datasets[1][0], batch_size), test_model,
               n_batches(datasets[2][0], batch_size), model_out, dataset,

@@ -32,6 +32,7 @@ from .errors import DataError, UsageError
 from .files.history import History
 from .model import LogisticRegression
 from .files.modelfile import HISTORY_SUFFIX, model_set, save_model
+from .cli import phases
 from .cli.signals import stop_requests
 from .files.writing import (check_target, check_writable, exclusive,
                      reading_inputs)
@@ -125,6 +126,7 @@ class Run(object):
         self.test_score = 0.
         self.saved = False
         self.start_time = timeit.default_timer()
+        phases.begin('train')   # (until the summary)
 
     def validation_error(self):
         """The mean zero-one loss over the validation minibatches."""
@@ -143,11 +145,13 @@ class Run(object):
         self.history.record(epoch, minibatch, iteration, loss,
                             self.test_score if improved else None, **seen)
         if improved:   # the model and its history, replaced together
-            save_model(self.classifier, self.model_out,
-                       beside=[(self.history.path, self.history.content())],
-                       epoch=epoch, minibatch=minibatch,
-                       validation_error=loss, test_error=self.test_score,
-                       **self.provenance)
+            with phases.phase('save'):
+                save_model(self.classifier, self.model_out,
+                           beside=[(self.history.path,
+                                    self.history.content())],
+                           epoch=epoch, minibatch=minibatch,
+                           validation_error=loss, test_error=self.test_score,
+                           **self.provenance)
             self.saved = True
         return improved
 
@@ -160,8 +164,10 @@ class Run(object):
     def summary(self, program, epochs=None):
         """The tutorial's closing lines; the history gets its last rows."""
         elapsed = timeit.default_timer() - self.start_time
+        phases.end('train')
         if self.saved:
-            self.history.save()
+            with phases.phase('save'):
+                self.history.save()
         print('Optimization complete with best validation score of %f %%, '
               'with test performance %f %%'
               % (self.best_validation_loss * 100., self.test_score * 100.))

@@ -363,3 +363,38 @@ def test_a_data_folder_that_is_a_file_is_one_line(tmp_path):
         'python -m logreg_mnist.train: error: LOGREG_MNIST_DATA=%s: not a '
         'folder (the data folder, created when missing)\n' % (tmp_path /
                                                               'data'))
+
+
+def test_profile_says_where_the_seconds_of_the_run_went(small_idx_dir,
+                                                        tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv('LOGREG_MNIST_CACHE', str(tmp_path / 'cache'))
+    out = run_here('train', '--dataset', small_idx_dir, '--n-epochs', 2,
+                   '--profile')
+    assert out.returncode == 0, out.stderr
+    assert 'profile' not in out.stdout   # the trace stays the tutorial's
+    assert len(trace_lines(out.stdout)) >= 3
+    lines = out.stderr.splitlines()
+    at = lines.index(next(line for line in lines
+                          if line.startswith('... where the ')))
+    rows = [line.split() for line in lines[at + 1:]]
+    assert [row[0] for row in rows] == ['import', 'load', 'build', 'train',
+                                        'save', 'other', 'total']
+    seconds = {row[0]: float(row[1].rstrip('s')) for row in rows}
+    assert all(s >= 0 for s in seconds.values())
+    assert seconds['train'] > 0 and seconds['build'] > 0
+    total = seconds.pop('total')
+    assert sum(seconds.values()) <= total + 0.01 * len(seconds)
+    assert lines[at] == '... where the %.1fs of this run went (--profile):' \
+        % total
+    saves = re.search(r'history, (\d+) writes', out.stderr).group(1)
+    assert int(saves) >= 2   # a model at least once, the history at the end
+
+
+def test_without_profile_nothing_is_added(small_idx_dir, tmp_path,
+                                          monkeypatch):
+    monkeypatch.setenv('LOGREG_MNIST_CACHE', str(tmp_path / 'cache'))
+    out = run_here('train', '--dataset', small_idx_dir, '--n-epochs', 1)
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(r'The code for file sgd\.py ran for [\d.]+s\n',
+                        out.stderr)

@@ -27,6 +27,7 @@ import sys
 from .. import ENGINE_VARIABLE
 from ..defaults import BATCH_SIZE, DATASET, MODEL
 from ..errors import LogregError, TrainingInterrupted, UsageError
+from .phases import phase, restart
 
 #: Exit statuses: a bad command-line value, a run stopped by the user.
 USAGE, INTERRUPTED = 2, 130
@@ -265,6 +266,7 @@ def run(parser, action, argv=None, engine=True):
     says whether the command runs the engine: True, False, or a function
     of the parsed arguments (a picture drawn from files alone needs
     none)."""
+    restart()   # (where the seconds go: see ``phases``)
     _hold_standard_descriptors()
     stdout = sys.stdout
     sys.stdout = _NamedOutput(_Closed() if stdout is None else stdout)
@@ -290,7 +292,8 @@ def _run(parser, action, argv, engine):
     try:
         if engine(args) if callable(engine) else engine:
             from ..engine import start
-            start(args.engine)   # (None: $LOGREG_MNIST_ENGINE, else auto)
+            with phase('import'):
+                start(args.engine)   # (None: $LOGREG_MNIST_ENGINE, else auto)
         from ..files.writing import reading_inputs
         with reading_inputs():   # no output may replace what it reads
             result = action(args)
