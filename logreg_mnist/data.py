@@ -22,7 +22,8 @@ import os
 
 import numpy
 
-from .files import download, pickles, reading
+from .cli.phases import phase
+from .files import cache, download, pickles, reading
 from .errors import DataError, cut, os_problem
 
 #: How many classes the labels name: the digits 0 to 9.
@@ -62,10 +63,7 @@ def default_data_dir():
         return folder
     if os.path.isfile(os.path.join(CHECKOUT_DATA, 'README.md')):
         return CHECKOUT_DATA
-    cache = os.environ.get('XDG_CACHE_HOME', '')
-    if not os.path.isabs(cache):
-        cache = os.path.join(os.path.expanduser('~'), '.cache')
-    return os.path.join(cache, 'logreg-mnist')
+    return cache.user_cache()
 
 
 def resolve_dataset(dataset):
@@ -95,13 +93,22 @@ def resolve_dataset(dataset):
 
 
 def read_pickle(path):
-    """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz.
+    """The three (x, y) pairs stored in a gzip'd pickle like mnist.pkl.gz,
+    or kept from an earlier run (see ``files.cache``).
 
     The pickle is read as data (see ``files.reading``): numpy arrays of real
     numbers in tuples or lists, nothing else.  The tutorial's file was
     written by Python 2, whose byte strings need the latin-1 reading that
     ``pickles.read_pickle`` applies.
     """
+    def decode():
+        return [a for pair in _unpickled(path) for a in pair]
+    arrays = cache.kept('pickle', [path], decode, 6, reading.Budget(path))
+    return [tuple(arrays[i:i + 2]) for i in range(0, 6, 2)]
+
+
+def _unpickled(path):
+    """The pairs of the pickle ``path`` (see ``read_pickle``)."""
     try:
         sets = pickles.read_pickle(path)
         pairs = None
@@ -161,20 +168,28 @@ def _idx_path(directory, stem):
     return path
 
 
-def read_idx_dir(directory, budget=None):
+def read_idx_dir(directory, budget=None, dtype=numpy.float32):
     """The three (x, y) pairs from a directory of MNIST-format IDX files,
-    the files and the arrays made from them charged to one ``budget``."""
+    the files and the arrays made from them charged to one ``budget``; the
+    pixels as ``dtype``.  The files' arrays are kept for the next run (see
+    ``files.cache``)."""
     budget = budget or reading.Budget(directory)
-    arrays = {f.array: read_idx(_idx_path(directory, f.stem),
-                                1 if f.array.endswith('_y') else 3, budget)
-              for f in download.IDX_FILES}
-    # one row of float32 pixels per image, byte / 256 as in mnist.pkl.gz
+    paths = [_idx_path(directory, f.stem) for f in download.IDX_FILES]
+
+    def decode():
+        return [read_idx(path, 1 if f.array.endswith('_y') else 3, budget)
+                for path, f in zip(paths, download.IDX_FILES)]
+    arrays = dict(zip([f.array for f in download.IDX_FILES],
+                      cache.kept('idx', paths, decode, len(paths), budget)))
+    # one row of pixels per image, byte / 256 as in mnist.pkl.gz: exact in
+    # float32 and float64 alike, so made in the precision asked for at once
+    dtype = numpy.dtype(dtype)
     x = {}
     for s in ('train', 'test'):
         images = arrays.pop(s + '_x')
-        budget.charge(4 * images.size)
-        x[s] = images.reshape(len(images), -1).astype(numpy.float32)
-        x[s] /= numpy.float32(256)   # in place: no second copy
+        budget.charge(dtype.itemsize * images.size)
+        x[s] = numpy.divide(images.reshape(len(images), -1), dtype.type(256),
+                            dtype=dtype)
     y = {}
     for s in ('train', 'test'):
         budget.charge(8 * arrays[s + '_y'].size)
@@ -187,6 +202,15 @@ def read_idx_dir(directory, budget=None):
 
 
 SPLITS = ('train', 'valid', 'test')
+
+
+def all_finite(x):
+    """True when no value of ``x`` is NaN or infinite; looked at a few
+    thousand rows at a time, in the processor's cache (the whole array of
+    booleans would be one more array as large as the images' pixels)."""
+    rows = max(1, (1 << 20) // max(1, x[0].size if len(x) else 1))
+    return all(numpy.isfinite(x[i:i + rows]).all()
+               for i in range(0, len(x), rows))
 
 
 def check_splits(sets, path, n_out=N_CLASSES):
@@ -206,7 +230,7 @@ def check_splits(sets, path, n_out=N_CLASSES):
         if y.ndim != 1 or len(y) != len(x):
             raise DataError('%s: %d images but labels of shape %s'
                             % (where, len(x), y.shape))
-        if not numpy.isfinite(x).all():
+        if not all_finite(x):
             raise DataError('%s: images contain NaN or infinite values'
                             % where)
         if (not numpy.issubdtype(y.dtype, numpy.number) or
@@ -228,7 +252,7 @@ def read_dataset(path, n_out=N_CLASSES, dtype=None):
     budget = reading.Budget(path)
     try:
         if os.path.isdir(path):
-            sets = read_idx_dir(path, budget)
+            sets = read_idx_dir(path, budget, dtype or numpy.float32)
         else:
             sets = read_pickle(path)
     except OSError as e:
@@ -282,5 +306,6 @@ def load_data(dataset):
     """The splits of ``read_data`` as pairs of shared variables (see
     ``shared_dataset``), the images checked in the engine's floatX."""
     from .engine import theano
-    return [shared_dataset(split)
-            for split in read_data(dataset, theano.config.floatX)]
+    with phase('load'):
+        return [shared_dataset(split)
+                for split in read_data(dataset, theano.config.floatX)]

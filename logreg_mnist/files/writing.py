@@ -55,7 +55,7 @@ def _naming(path):
 
 
 @contextlib.contextmanager
-def atomic_writes(paths, keep=None):
+def atomic_writes(paths, keep=None, durable=True):
     """Yield binary files whose contents replace ``paths`` all at once.
 
     The data goes to temporary files in the same folders, is flushed and
@@ -65,7 +65,9 @@ def atomic_writes(paths, keep=None):
     content (or is still absent): never some files of the new set beside
     some of the old.  If the ``with`` body raises, or ``keep(temporary
     path)`` does (a check of a complete file), the temporary files are
-    removed and ``paths`` left untouched.
+    removed and ``paths`` left untouched.  With ``durable`` False nothing
+    is fsync'd: still atomic for the processes, but a power cut may leave
+    a file damaged (for a cache, whose entries are checked when read).
 
     This is the only way the package writes a file: each path is first
     checked by ``check_target`` (UsageError for a special file, a link to
@@ -85,8 +87,9 @@ def atomic_writes(paths, keep=None):
         yield files
         for f in files:
             f.flush()
-            with _naming(f.target):
-                os.fsync(f.fileno())
+            if durable:
+                with _naming(f.target):
+                    os.fsync(f.fileno())
             f.close()
         for tmp in temporaries:
             if keep is not None:
@@ -102,7 +105,8 @@ def atomic_writes(paths, keep=None):
                 os.unlink(tmp)
         raise
     # make the renames themselves durable
-    for folder in {os.path.dirname(os.path.abspath(p)) for p in paths}:
+    for folder in {os.path.dirname(os.path.abspath(p))
+                   for p in (paths if durable else ())}:
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
@@ -111,10 +115,10 @@ def atomic_writes(paths, keep=None):
 
 
 @contextlib.contextmanager
-def atomic_write(path, keep=None):
+def atomic_write(path, keep=None, durable=True):
     """``atomic_writes`` of one file: yield a binary file whose content
     replaces ``path`` all at once."""
-    with atomic_writes([path], keep) as (f,):
+    with atomic_writes([path], keep, durable) as (f,):
         yield f
 
 
@@ -147,6 +151,14 @@ def note_input(path, status):
     """Record that ``path`` (whose ``os.stat`` is ``status``) is read."""
     if _inputs is not None:
         _inputs.append((path, status))
+
+
+def forget_input(path):
+    """``path`` is no input of this run after all: a file of the package's
+    own cache, read and found damaged, that may now be replaced."""
+    if _inputs is not None:
+        _inputs[:] = [(name, seen) for name, seen in _inputs
+                      if name != path]
 
 
 def _input_at(path):
