@@ -10,6 +10,7 @@ import pytest
 
 from helpers import write_idx
 from logreg_mnist import data
+from logreg_mnist.engine import compiler
 from logreg_mnist.errors import DataError
 from logreg_mnist.files import cache, pickles
 
@@ -268,3 +269,79 @@ def test_an_answer_is_kept_for_its_question_only(own_cache):
     answer, = (own_cache / 'compiler').iterdir()
     answer.write_bytes(b'another question\nc')
     assert cache.remembered('q') is None
+
+
+@pytest.fixture
+def compilers(monkeypatch):
+    """Counts the compilers started."""
+    started = []
+    real = subprocess.run
+
+    def counted(command, *args, **kwargs):
+        started.append(command)
+        return real(command, *args, **kwargs)
+    monkeypatch.setattr(subprocess, 'run', counted)
+    return started
+
+
+def test_a_build_that_works_is_not_tried_again(compilers):
+    source = 'int probe() { return 0; }\n'
+    assert compiler.build_problem('g++', source) is None
+    assert compiler.build_problem('g++', source) is None
+    assert len(compilers) == 1
+    assert compiler.build_problem('g++', source, '-O1') is None  # other flags
+    assert len(compilers) == 2
+
+
+def test_a_build_that_fails_is_tried_every_time(compilers):
+    source = 'this is not C++\n'
+    assert compiler.build_problem('g++', source)
+    assert compiler.build_problem('g++', source)
+    assert len(compilers) == 2
+
+
+def test_another_compiler_at_the_same_name_is_asked_again(tmp_path,
+                                                          compilers):
+    fake = tmp_path / 'cxx'
+    fake.write_text('#!/bin/sh\nexec g++ "$@"\n')
+    fake.chmod(0o755)
+    source = 'int probe() { return 0; }\n'
+    assert compiler.build_problem(str(fake), source) is None
+    fake.write_text('#!/bin/sh\necho "error: not today" >&2; exit 1\n')
+    assert compiler.build_problem(str(fake), source) == 'error: not today'
+    assert len(compilers) == 2
+
+
+def test_whether_a_compiler_is_clang_is_asked_once(compilers):
+    assert compiler.is_clang('g++') is compiler.is_clang('g++')
+    assert len(compilers) == 1
+
+
+def test_the_march_flags_are_worked_out_once(own_cache):
+    class Compiler(object):   # as the engines' GCC_compiler
+        march_flags = None
+        worked_out = 0
+
+        @staticmethod
+        def compile_args(march_flags=True):
+            if Compiler.march_flags is None:
+                Compiler.worked_out += 1
+                Compiler.march_flags = ['-march=x', '-mtune=y']
+            return ['-O3'] + Compiler.march_flags
+
+    class Config(object):
+        cxx = shutil.which('g++')
+        gcc__cxxflags = ''
+
+    if not compiler._processor():
+        pytest.skip('no /proc/cpuinfo here: the flags are never kept')
+    compiler.remember_march_flags(Compiler, 'engine 1', Config)
+    assert Compiler.compile_args() == ['-O3', '-march=x', '-mtune=y']
+    Compiler.march_flags = None   # the next process
+    compiler.remember_march_flags(Compiler, 'engine 1', Config)
+    assert Compiler.compile_args() == ['-O3', '-march=x', '-mtune=y']
+    assert Compiler.worked_out == 1
+    Compiler.march_flags = None   # another engine
+    compiler.remember_march_flags(Compiler, 'engine 2', Config)
+    Compiler.compile_args()
+    assert Compiler.worked_out == 2

@@ -15,16 +15,63 @@ import sys
 import tempfile
 
 from ..errors import EngineError, cut
+from ..files import cache
 from . import state
 from .flags import short, split_value
+
+
+#: The environment variables that change what a compiler finds.
+COMPILER_VARIABLES = ('PATH', 'CPATH', 'C_INCLUDE_PATH', 'CPLUS_INCLUDE_PATH',
+                      'LIBRARY_PATH', 'COMPILER_PATH', 'GCC_EXEC_PREFIX')
+
+
+def question(kind, cxx, *parts):
+    """All that the compiler ``cxx``'s answer to ``kind`` depends on, as
+    text, for ``cache.remembered``: the compiler (its real path, and that
+    file's size, times and inode: another or an upgraded one is another
+    question), the environment it reads, and ``parts``; None when there
+    is no such compiler."""
+    path = shutil.which(cxx) if cxx else None
+    if path is None:
+        return None
+    real = os.path.realpath(path)
+    try:
+        status = os.stat(real)
+    except OSError:
+        return None
+    return '\n'.join(
+        [kind, '%s %d %d %d %d' % (real, status.st_size, status.st_mtime_ns,
+                                   status.st_ctime_ns, status.st_ino)] +
+        ['%s=%s' % (name, os.environ.get(name, ''))
+         for name in COMPILER_VARIABLES] + [str(part) for part in parts])
+
+
+def _folders(args):
+    """The library folders ``args`` name (-L), as they are now: a library
+    added or removed changes their times."""
+    folders = [a[2:] for a in args if a.startswith('-L')]
+    return ['%s %s' % (f, os.stat(f).st_mtime_ns if os.path.isdir(f) else
+                       '-') for f in folders]
 
 
 def build_problem(cxx, source, args=''):
     """What the compiler ``cxx`` says when it cannot build ``source`` (C++
     text) into a shared library with the flags ``args`` (a list, or a
-    string split as a shell would), or None when it can."""
+    string split as a shell would), or None when it can.  That it can is
+    remembered (see ``cache.remembered``): the next runs start no
+    compiler to hear it again; that it cannot is asked again each time."""
     if isinstance(args, str):
         args = shlex.split(args)
+    asked = question('builds', cxx, source, *(list(args) + _folders(args)))
+    if asked is not None and cache.remembered(asked) == 'yes':
+        return None
+    problem = _build_problem(cxx, source, args)
+    if asked is not None and problem is None:
+        cache.remember(asked, 'yes')
+    return problem
+
+
+def _build_problem(cxx, source, args):
     with tempfile.TemporaryDirectory(prefix='logreg-probe-') as folder:
         path = os.path.join(folder, 'probe.cpp')
         with open(path, 'w') as f:
@@ -176,16 +223,68 @@ def watch_compile_lock(logger_name, level, waiting):
 
 
 def is_clang(cxx):
-    """True when the compiler ``cxx`` is clang (as macOS's g++ is)."""
-    path = shutil.which(cxx) if cxx else None
-    if path is None:
+    """True when the compiler ``cxx`` is clang (as macOS's g++ is); what
+    it said is remembered for the next runs."""
+    asked = question('is clang', cxx)
+    if asked is None:
         return False
+    said = cache.remembered(asked)
+    if said is None:
+        try:
+            said = str('clang' in subprocess.run(
+                [shutil.which(cxx), '--version'], capture_output=True,
+                text=True, timeout=60).stdout)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        cache.remember(asked, said)
+    return said == 'True'
+
+
+def remember_march_flags(compiler, engine, config):
+    """Make the engine's compiler class (``GCC_compiler``; ``engine`` and
+    ``config`` say which engine and version, and its flags) take the flags
+    that stand for ``-march=native`` on this machine from an earlier run.
+    The engines work them out again in every process that compiles or
+    loads a module -- three runs of the compiler and a test program built
+    and run, most of a second -- and they change only with the compiler
+    (its file, its flags) or the processor (what ``/proc/cpuinfo`` says;
+    elsewhere they are worked out every time, as the engines do)."""
+    cxxflags = getattr(config, 'gcc__cxxflags', None)
+    if cxxflags is None:
+        cxxflags = config.gcc.cxxflags
+    processor = _processor()
+    asked = question('march flags', config.cxx, engine, cxxflags, processor)
+    if asked is None or not processor:
+        return
+    known = cache.remembered(asked)
+    if known is not None:
+        compiler.march_flags = known.split()
+        return
+    work_out = compiler.compile_args
+
+    def compile_args(march_flags=True):
+        fresh = compiler.march_flags is None
+        args = work_out(march_flags)
+        if fresh and compiler.march_flags is not None:
+            cache.remember(asked, ' '.join(compiler.march_flags))
+            compiler.compile_args = staticmethod(work_out)
+        return args
+    compiler.compile_args = staticmethod(compile_args)
+
+
+def _processor():
+    """What this processor is (its model and features, from Linux's
+    ``/proc/cpuinfo``), or '' when that cannot be read."""
     try:
-        return 'clang' in subprocess.run(
-            [path, '--version'], capture_output=True, text=True,
-            timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
+        with open('/proc/cpuinfo', 'rb') as f:
+            first = f.read(1 << 16).split(b'\n\n')[0]
+    except OSError:
+        return ''
+    lines = [line for line in first.decode('ascii', 'replace').splitlines()
+             if line.split(':')[0].strip() in ('vendor_id', 'model name',
+                                              'flags', 'Features',
+                                              'CPU part', 'isa')]
+    return '\n'.join(lines)
 
 
 class environment_variable(object):

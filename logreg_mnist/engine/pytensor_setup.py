@@ -16,7 +16,7 @@ import warnings
 from . import state
 from .blas import default_ldflags
 from .compiler import (check_compiler, compiledir_error, environment_variable,
-                       watch_compile_lock)
+                       remember_march_flags, watch_compile_lock)
 from .flags import join, parse, short
 from .runtime import jax_mode
 
@@ -131,6 +131,9 @@ def import_pytensor():
         raise problem from e
     if str(pytensor.config.mode) == 'JAX':
         _configure_jax(gpu)
+    from pytensor.link.c.cmodule import GCC_compiler
+    remember_march_flags(GCC_compiler, 'PyTensor ' + pytensor.__version__,
+                         pytensor.config)
 
     # The tutorial's names that PyTensor spells differently.
     class Tensor(types.ModuleType):

@@ -17,7 +17,7 @@ from . import state
 from .blas import default_ldflags
 from .compiler import (check_compiler, compile_failure, compiledir_error,
                        environment_variable, in_compile_cache, is_clang,
-                       watch_compile_lock)
+                       remember_march_flags, watch_compile_lock)
 from .flags import join, parse
 
 
@@ -70,6 +70,9 @@ def import_theano():
         state.cannot_use_gpu('pygpu, the GPU backend of Theano 1.0.5 (Debian '
                              'package python3-pygpu), is not installed')
     keep_compiled_modules(theano)
+    from theano.gof.cmodule import GCC_compiler
+    remember_march_flags(GCC_compiler, 'Theano ' + theano.__version__,
+                         theano.config)
     logging.getLogger('theano.gof.opt').addFilter(_NoDamagedCacheReports())
     return theano, theano.tensor
 
