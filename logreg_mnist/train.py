@@ -44,3 +44,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    cli.end_now()

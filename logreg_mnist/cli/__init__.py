@@ -276,6 +276,28 @@ def run(parser, action, argv=None, engine=True):
         sys.stdout = stdout
 
 
+def end_now():
+    """End the process with status 0, the command done and its output
+    flushed: the exit handlers run (the engines tidy their compile cache
+    there), but the interpreter does not take apart, one object at a time,
+    all that the engine built -- a quarter of a second for Theano's modules
+    and graphs.  Nothing happens while a profiler or a tracer watches
+    (they report after), another thread runs, or an output cannot be
+    flushed: the process then ends as usual."""
+    import atexit
+    import threading
+    if sys.getprofile() or sys.gettrace() or threading.active_count() > 1:
+        return
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except (OSError, ValueError):
+        return
+    os._exit(0)
+
+
 def _run(parser, action, argv, engine):
     def fail(status, message):
         parser.exit(status, '%s: %s\n' % (parser.prog, one_line(message)))
