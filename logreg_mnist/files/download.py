@@ -42,7 +42,6 @@ import re
 import stat
 import time
 import urllib.parse
-import urllib.request
 
 from . import reading
 from ..defaults import DATASET
@@ -207,6 +206,7 @@ def _problem(url, error):
 def _open(url):
     """``urlopen``, logging in to an HTTP server with the user name and
     password in ``url`` when it asks (urllib does so itself for FTP)."""
+    import urllib.request   # (here: a run with its data never needs it)
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ('http', 'https') or parts.username is None:
         return urllib.request.urlopen(url, timeout=TIMEOUT)
@@ -224,6 +224,7 @@ def _only_a_file(url):
     """ValueError when ``url`` is a ``file:`` URL of anything but a
     regular file: opening a FIFO waits for a writer, maybe forever, and a
     device or a folder is no copy of MNIST."""
+    import urllib.request
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == 'file' and not stat.S_ISREG(os.stat(
             urllib.request.url2pathname(parts.path)).st_mode):
