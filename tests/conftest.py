@@ -16,10 +16,13 @@ import os
 import pickle
 from pathlib import Path
 
-# The test processes share the cores: one BLAS thread each (NumPy's and the
-# engines' OpenBLAS would otherwise start one per core in every process,
-# and wait on each other); the commands the tests start inherit it.
+# The test processes share the cores: one BLAS thread and one OpenMP thread
+# (kernel.c's) each -- OpenBLAS and OpenMP would otherwise start one per
+# core in every process, and wait on each other at every step; the commands
+# the tests start inherit it.  (test_kernel.py runs the kernel on several
+# threads on purpose.)
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 import numpy  # noqa: E402  (after the line above, which it reads)
 import pytest

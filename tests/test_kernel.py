@@ -195,6 +195,44 @@ print('ok')
 """
 
 
+#: a subprocess's steps on a few minibatches, printed as a hash of the
+#: exact numbers
+THREADS_CHECK = """
+import hashlib, numpy
+from logreg_mnist.engine import kernel, theano, T, C_MODE
+rng = numpy.random.RandomState(7)
+digest = hashlib.sha256()
+for dtype in ('float32', 'float64'):
+    x, W = T.matrix(dtype=dtype), T.matrix(dtype=dtype)
+    y, b = T.ivector(), T.vector(dtype=dtype)
+    step = theano.function([x, y, W, b], kernel.Step(dtype)(x, y, W, b),
+                           mode=C_MODE)
+    for rows in (600, 601, 37, 5):
+        X = (rng.randint(0, 256, (rows, 784)) / 256.).astype(dtype)
+        Y = rng.randint(0, 10, rows).astype('int32')
+        V = rng.normal(0, 0.05, (784, 10)).astype(dtype)
+        c = rng.normal(0, 0.5, 10).astype(dtype)
+        for out in step(X, Y, V, c):
+            digest.update(numpy.ascontiguousarray(out).tobytes())
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.slow   # (the same on every Python: see conftest.py)
+def test_the_numbers_do_not_depend_on_the_threads():
+    """A minibatch is cut into the same parts on any number of threads
+    (up to eight), and the parts' sums are added in the same order: one,
+    two or three threads give the same numbers to the last bit."""
+    digests = set()
+    for threads in ('1', '2', '3'):
+        out = subprocess.run([sys.executable, '-c', THREADS_CHECK],
+                             env=dict(os.environ, OMP_NUM_THREADS=threads),
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.split()[-1])
+    assert len(digests) == 1
+
+
 def cpu_has(*features):
     """Whether /proc/cpuinfo lists all ``features`` (False off Linux)."""
     try:

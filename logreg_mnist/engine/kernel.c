@@ -33,6 +33,7 @@
 #define LR_ROWS (LR_REGISTERS / 8)    /* images scored at a time: 4 or 2 */
 #define LR_CHUNKS (LR_REGISTERS / 8)  /* pixel vectors of a gradient pass */
 #define LR_BLOCK 32               /* images scored, then added, at a time */
+#define LR_PARTS 8                /* parts of a minibatch (see lr_step) */
 #define LR_MAX_CLASSES 64
 
 typedef LR_REAL lr_vec
@@ -160,23 +161,15 @@ lr_add_chunks(const LR_REAL *x, int rows, int d,
             LR_STORE(gt + (size_t)(j0 + c) * d + t + u * LR_LANES, acc[u][c]);
 }
 
-/* gt (kp x d) += x^T . delta for the `rows` consecutive images x, while
-   the `ahead` bytes from `next` (the next block's images) are fetched
-   from memory into the cache: the memory is busy while the cores are. */
+/* gt (kp x d) += x^T . delta for the `rows` consecutive images x. */
 static void lr_add_gradient(const LR_REAL *x, int rows, int d, int kp,
                             const LR_REAL (*delta)[LR_MAX_CLASSES],
-                            LR_REAL *gt, const char *next, size_t ahead)
+                            LR_REAL *gt)
 {
     int dv = d - d % LR_LANES, wide = LR_CHUNKS * LR_LANES, t = 0;
-    size_t share = ahead / (dv / wide + 1) + 64;
-    for (; t + wide <= dv; t += wide, next += share, ahead -= share) {
-        for (size_t at = 0; at < share && at < ahead; at += 64)
-            __builtin_prefetch(next + at, 0, 2);
-        if (share > ahead)
-            share = ahead;
+    for (; t + wide <= dv; t += wide)
         for (int j0 = 0; j0 < kp; j0 += LR_CLASSES)
             lr_add_chunks(x, rows, d, delta, gt, j0, t, LR_CHUNKS);
-    }
     for (; t < dv; t += LR_LANES)
         for (int j0 = 0; j0 < kp; j0 += LR_CLASSES)
             lr_add_chunks(x, rows, d, delta, gt, j0, t, 1);
@@ -231,15 +224,13 @@ static double lr_step_rows(const LR_REAL *X, const int *y, int n, int r0,
                                     - (j == label ? share : (LR_REAL)0);
             }
         }
-        int after = r1 - end < LR_BLOCK ? r1 - end : LR_BLOCK;
         lr_add_gradient(X + (size_t)i0 * d, end - i0, d, kp,
-                        (const LR_REAL (*)[LR_MAX_CLASSES])delta, gt,
-                        (const char *)(X + (size_t)end * d),
-                        (size_t)after * d * sizeof(LR_REAL));
+                        (const LR_REAL (*)[LR_MAX_CLASSES])delta, gt);
     }
     return nll;
 }
 
+/* How many threads share out `blocks` blocks of work. */
 static int lr_threads(int blocks)
 {
     int threads = 1;
@@ -266,52 +257,63 @@ static int lr_padded(int k)
 }
 
 /* One step's cost (the mean -log P(y | x)) and gradients gW (d x k), gb (k).
-   Returns 0, 1 when out of memory, 2 for a label out of range. */
+   Returns 0, 1 when out of memory, 2 for a label out of range.
+
+   The images are cut into LR_PARTS parts (fewer for a small minibatch,
+   more for more threads), each summing its own gradient; the threads take
+   the parts as they come free, so that a thread that the system stops for
+   a while (other programs on the same cores) holds up no more than its
+   part.  The parts' sums are then added in their order: the numbers do
+   not depend on which thread ran which part, nor on how many threads
+   there are, up to LR_PARTS. */
 static int lr_step(const LR_REAL *X, const int *y, int n, int d,
                    const LR_REAL *W, const LR_REAL *b, int k, LR_REAL *cost,
                    LR_REAL *gW, LR_REAL *gb)
 {
     int kp = lr_padded(k), blocks = (n + LR_ROWS - 1) / LR_ROWS;
     int threads = lr_threads(blocks), bad = 0;
-    size_t each = (size_t)kp * d + k;
-    LR_REAL *Wt = lr_transposed(W, d, k, kp);
-    LR_REAL *sums = (LR_REAL *)calloc((size_t)threads * each,
-                                      sizeof(LR_REAL));
-    double nll = 0;
-    if (!Wt || !sums) {
+    int parts = threads > LR_PARTS ? threads : LR_PARTS;
+    size_t each = (size_t)kp * d + k;   /* a part's gradient: gt, then gb */
+    LR_REAL *Wt = lr_transposed(W, d, k, kp), *sums;
+    double *nlls, nll = 0;
+    if (parts > blocks)
+        parts = blocks;
+    sums = (LR_REAL *)malloc((size_t)parts * each * sizeof(LR_REAL));
+    nlls = (double *)malloc((size_t)parts * sizeof(double));
+    if (!Wt || !sums || !nlls) {
         free(Wt);
         free(sums);
+        free(nlls);
         return 1;
     }
-#pragma omp parallel for num_threads(threads) schedule(static, 1) \
-    reduction(+ : nll, bad)
-    for (int part = 0; part < threads; part++) {
-        int r0 = blocks * part / threads * LR_ROWS;
-        int r1 = blocks * (part + 1) / threads * LR_ROWS;
-        LR_REAL *mine = sums + (size_t)part * each;
-        double s = lr_step_rows(X, y, n, r0, r1 < n ? r1 : n, d, Wt, b, k,
-                                kp, mine, mine + (size_t)kp * d);
-        if (s < 0)
-            bad += 1;
-        else
-            nll += s;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int part = 0; part < parts; part++) {
+            int r0 = blocks * part / parts * LR_ROWS;
+            int r1 = blocks * (part + 1) / parts * LR_ROWS;
+            LR_REAL *mine = sums + (size_t)part * each;
+            memset(mine, 0, each * sizeof(LR_REAL));
+            nlls[part] = lr_step_rows(X, y, n, r0, r1 < n ? r1 : n, d, Wt,
+                                      b, k, kp, mine, mine + (size_t)kp * d);
+        }
+#pragma omp for schedule(static)
+        for (size_t i = 0; i < each; i++)
+            for (int part = 1; part < parts; part++)
+                sums[i] += sums[(size_t)part * each + i];
+    }
+    for (int part = 0; part < parts; part++) {
+        bad |= nlls[part] < 0;
+        nll += nlls[part];
     }
     for (int t = 0; t < d; t++)
-        for (int j = 0; j < k; j++) {
-            LR_REAL s = 0;
-            for (int part = 0; part < threads; part++)
-                s += sums[part * each + (size_t)j * d + t];
-            gW[(size_t)t * k + j] = s;
-        }
-    for (int j = 0; j < k; j++) {
-        LR_REAL s = 0;
-        for (int part = 0; part < threads; part++)
-            s += sums[part * each + (size_t)kp * d + j];
-        gb[j] = s;
-    }
+        for (int j = 0; j < k; j++)
+            gW[(size_t)t * k + j] = sums[(size_t)j * d + t];
+    memcpy(gb, sums + (size_t)kp * d, k * sizeof(LR_REAL));
     *cost = (LR_REAL)(nll / n);
     free(Wt);
     free(sums);
+    free(nlls);
     return bad ? 2 : 0;
 }
 
