@@ -230,7 +230,7 @@ static double lr_step_rows(const LR_REAL *X, const int *y, int n, int r0,
     return nll;
 }
 
-/* How many threads share out `blocks` blocks of work. */
+/* How many threads there are to share out `blocks` blocks of work. */
 static int lr_threads(int blocks)
 {
     int threads = 1;
@@ -239,6 +239,49 @@ static int lr_threads(int blocks)
 #endif
     return threads < blocks ? threads : (blocks > 0 ? blocks : 1);
 }
+
+/* The team that runs a step: all the threads, or one.  The threads of a
+   step meet at its end; where other programs keep the cores busy, each
+   meeting waits for a thread that the system has stopped, and a step on
+   all threads can take ten times as long as on one.  So the time an image
+   takes (a moving average) is kept for both choices, the faster one runs,
+   and the other is tried again now and then, half as often each time it
+   loses.  The numbers do not change with the team (see lr_step). */
+typedef struct {
+    double cost[2];   /* seconds an image: all threads, one thread */
+    int calls, every, trying;
+} lr_team;
+
+static int lr_team_size(lr_team *team, int threads)
+{
+    int best;
+    if (threads < 2 || team->calls++ < 2)   /* (the first starts threads) */
+        return threads;
+    if (team->every == 0)
+        team->every = 8;
+    best = team->cost[1] > 0 && team->cost[1] < team->cost[0];
+    team->trying = team->cost[1] == 0 || team->calls % team->every == 0;
+    return (team->trying ? !best : best) ? 1 : threads;
+}
+
+static void lr_team_took(lr_team *team, int size, double seconds, int n)
+{
+    int which = size == 1;
+    double was = team->cost[!which];
+    if (team->calls <= 2 || n <= 0)
+        return;
+    team->cost[which] = team->cost[which] > 0
+        ? (team->cost[which] + seconds / n) / 2 : seconds / n;
+    if (team->trying && was > 0)   /* lost: try less often; won: reset */
+        team->every = team->cost[which] > was
+            ? (team->every < 4096 ? 2 * team->every : 4096) : 8;
+}
+
+#ifdef _OPENMP
+#define LR_CLOCK() omp_get_wtime()
+#else
+#define LR_CLOCK() 0.0
+#endif
 
 /* W (d x k) transposed into kp x d rows, the rows past k zero. */
 static LR_REAL *lr_transposed(const LR_REAL *W, int d, int k, int kp)
@@ -270,9 +313,12 @@ static int lr_step(const LR_REAL *X, const int *y, int n, int d,
                    const LR_REAL *W, const LR_REAL *b, int k, LR_REAL *cost,
                    LR_REAL *gW, LR_REAL *gb)
 {
+    static lr_team team;
     int kp = lr_padded(k), blocks = (n + LR_ROWS - 1) / LR_ROWS;
     int threads = lr_threads(blocks), bad = 0;
     int parts = threads > LR_PARTS ? threads : LR_PARTS;
+    int size = lr_team_size(&team, threads);
+    double start = LR_CLOCK();
     size_t each = (size_t)kp * d + k;   /* a part's gradient: gt, then gb */
     LR_REAL *Wt = lr_transposed(W, d, k, kp), *sums;
     double *nlls, nll = 0;
@@ -286,7 +332,7 @@ static int lr_step(const LR_REAL *X, const int *y, int n, int d,
         free(nlls);
         return 1;
     }
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(size)
     {
 #pragma omp for schedule(dynamic, 1)
         for (int part = 0; part < parts; part++) {
@@ -302,6 +348,7 @@ static int lr_step(const LR_REAL *X, const int *y, int n, int d,
             for (int part = 1; part < parts; part++)
                 sums[i] += sums[(size_t)part * each + i];
     }
+    lr_team_took(&team, size, LR_CLOCK() - start, n);
     for (int part = 0; part < parts; part++) {
         bad |= nlls[part] < 0;
         nll += nlls[part];
@@ -322,13 +369,15 @@ static int lr_step(const LR_REAL *X, const int *y, int n, int d,
 static long lr_mistakes(const LR_REAL *X, const int *y, int n, int d,
                         const LR_REAL *W, const LR_REAL *b, int k)
 {
+    static lr_team team;
     int kp = lr_padded(k), blocks = (n + LR_ROWS - 1) / LR_ROWS;
-    int threads = lr_threads(blocks);
+    int size = lr_team_size(&team, lr_threads(blocks));
     LR_REAL *Wt = lr_transposed(W, d, k, kp);
     long wrong = 0;
+    double start = LR_CLOCK();
     if (!Wt)
         return -1;
-#pragma omp parallel for num_threads(threads) reduction(+ : wrong)
+#pragma omp parallel for num_threads(size) reduction(+ : wrong)
     for (int i = 0; i < n; i += LR_ROWS) {
         const LR_REAL *x[LR_ROWS];
         LR_REAL z[LR_ROWS][LR_MAX_CLASSES];
@@ -342,6 +391,7 @@ static long lr_mistakes(const LR_REAL *X, const int *y, int n, int d,
             wrong += best != y[i + r];
         }
     }
+    lr_team_took(&team, size, LR_CLOCK() - start, n);
     free(Wt);
     return wrong;
 }
