@@ -54,7 +54,6 @@ def import_theano():
     # (unknown flags are refused in one line, see state.check_flags)
     warnings.filterwarnings('ignore', message='Theano does not recognise')
     check_compiler()
-    import_when_used('scipy.stats')
     try:
         with environment_variable('THEANO_FLAGS', join(flags)):
             import theano
@@ -76,24 +75,6 @@ def import_theano():
                          theano.config)
     logging.getLogger('theano.gof.opt').addFilter(_NoDamagedCacheReports())
     return theano, theano.tensor
-
-
-def import_when_used(name):
-    """Let ``import name`` give a module that is really imported when it is
-    first used.  Theano imports all of ``scipy.stats`` (a third of its own
-    import time) for one op's Python code, which the tutorial's graph never
-    runs."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    parent, _, child = name.rpartition('.')
-    setattr(sys.modules[parent], child, module)
 
 
 def known_flags():
