@@ -589,3 +589,16 @@ def test_idx_headers_that_lie_are_refused(tmp_path, digits, header, says):
         data.read_dataset(str(tmp_path))
     assert says in str(e.value)
 
+
+
+@pytest.mark.parametrize('source', ['idx', 'pkl'])
+def test_large_pixel_arrays_in_memory_of_their_own_are_the_same(
+        small_idx_dir, small_pkl, monkeypatch, source):
+    path = str(small_idx_dir if source == 'idx' else small_pkl)
+    heap = data.read_dataset(path, dtype='float64')
+    monkeypatch.setattr(data, 'LARGE', 0)   # every array gets its own
+    own = data.read_dataset(path, dtype='float64')
+    for (x, y), (hx, hy) in zip(own, heap):
+        assert x.dtype == hx.dtype and x.tobytes() == hx.tobytes()
+        assert x.flags.writeable and x.flags.aligned
+        assert (y == hy).all()
