@@ -7,6 +7,7 @@ It reaches a GPU only through libgpuarray's ``pygpu``; without it
 ``device=cuda`` warns in one line and runs on the CPU (or fails with
 ``force_device=True``).  Its compiled modules are found again by the next
 process (``keep_compiled_modules``)."""
+import contextlib
 import importlib.util
 import logging
 import os
@@ -55,7 +56,8 @@ def import_theano():
     warnings.filterwarnings('ignore', message='Theano does not recognise')
     check_compiler()
     try:
-        with environment_variable('THEANO_FLAGS', join(flags)):
+        with environment_variable('THEANO_FLAGS', join(flags)), \
+                pythons_own_distutils():
             import theano
             import theano.tensor
     except ValueError as e:  # Theano's own check of a flag's value
@@ -75,6 +77,37 @@ def import_theano():
                          theano.config)
     logging.getLogger('theano.gof.opt').addFilter(_NoDamagedCacheReports())
     return theano, theano.tensor
+
+
+@contextlib.contextmanager
+def pythons_own_distutils():
+    """Let Theano import Python's own ``distutils`` in the block, not
+    setuptools' copy.  Theano asks distutils for the compiler's path when
+    it is imported; where setuptools puts its copy first (its
+    ``_distutils_hack``, as in a venv), that import brings all of
+    setuptools and pkg_resources along: 0.2 s of every start.  Python 3.10
+    and 3.11, the only ones Theano runs on, have their own where Debian's
+    python3-distutils or python.org put it.  After the block its modules
+    leave ``sys.modules`` (Theano keeps the ones it holds), so that what
+    imports distutils or setuptools later finds things as they were."""
+    hack = sys.modules.get('_distutils_hack')
+    finder = getattr(hack, 'DISTUTILS_FINDER', None)
+    if finder is None or finder not in sys.meta_path or \
+            'distutils' in sys.modules:
+        yield
+        return
+    sys.meta_path.remove(finder)
+    try:
+        if importlib.util.find_spec('distutils') is None:
+            sys.meta_path.insert(0, finder)   # (none of its own)
+            finder = None
+        yield
+    finally:
+        if finder is not None:
+            sys.meta_path.insert(0, finder)
+            for name in [name for name in sys.modules
+                         if name.partition('.')[0] == 'distutils']:
+                del sys.modules[name]
 
 
 def known_flags():
