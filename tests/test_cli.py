@@ -20,6 +20,16 @@ from helpers import run_here, run_module, synthetic_pkl, trace_lines
 EPOCHS = 30
 
 
+@pytest.fixture(scope='module', autouse=True)
+def own_cache(tmp_path_factory):
+    """The decoded data and the compiler's answers kept in a cache of this
+    module's own, not the user's (the commands started inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('LOGREG_MNIST_CACHE', str(tmp_path_factory.mktemp(
+            'cache')))
+        yield
+
+
 @pytest.fixture(scope='module')
 def trained(small_idx_dir, tmp_path_factory):
     """Train once through the CLI on the real-digit IDX directory."""
@@ -365,10 +375,7 @@ def test_a_data_folder_that_is_a_file_is_one_line(tmp_path):
                                                               'data'))
 
 
-def test_profile_says_where_the_seconds_of_the_run_went(small_idx_dir,
-                                                        tmp_path,
-                                                        monkeypatch):
-    monkeypatch.setenv('LOGREG_MNIST_CACHE', str(tmp_path / 'cache'))
+def test_profile_says_where_the_seconds_of_the_run_went(small_idx_dir):
     out = run_here('train', '--dataset', small_idx_dir, '--n-epochs', 2,
                    '--profile')
     assert out.returncode == 0, out.stderr
@@ -391,10 +398,25 @@ def test_profile_says_where_the_seconds_of_the_run_went(small_idx_dir,
     assert int(saves) >= 2   # a model at least once, the history at the end
 
 
-def test_without_profile_nothing_is_added(small_idx_dir, tmp_path,
-                                          monkeypatch):
-    monkeypatch.setenv('LOGREG_MNIST_CACHE', str(tmp_path / 'cache'))
+def test_without_profile_nothing_is_added(small_idx_dir):
     out = run_here('train', '--dataset', small_idx_dir, '--n-epochs', 1)
     assert out.returncode == 0, out.stderr
     assert re.fullmatch(r'The code for file sgd\.py ran for [\d.]+s\n',
                         out.stderr)
+
+
+def test_a_second_run_decodes_nothing_and_prints_the_same(small_idx_dir,
+                                                          monkeypatch):
+    from logreg_mnist import data
+    run_here('train', '--dataset', small_idx_dir, '--n-epochs', 1)
+    decoded = []
+    real = data.read_idx
+    monkeypatch.setattr(data, 'read_idx',
+                        lambda *a, **k: decoded.append(a) or real(*a, **k))
+    kept = run_here('train', '--dataset', small_idx_dir, '--n-epochs', 1)
+    assert kept.returncode == 0 and decoded == []
+    monkeypatch.setenv('LOGREG_MNIST_CACHE', 'off')
+    fresh = run_here('train', '--dataset', small_idx_dir, '--n-epochs', 1)
+    assert len(decoded) == 4
+    assert trace_lines(kept.stdout) == trace_lines(fresh.stdout)
+    assert len(trace_lines(kept.stdout)) == 3

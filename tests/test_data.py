@@ -19,6 +19,12 @@ from logreg_mnist.engine import theano
 from logreg_mnist.errors import DataError
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Decoded data kept in a cache of the test's own, not the user's."""
+    monkeypatch.setenv('LOGREG_MNIST_CACHE', str(tmp_path / 'cache'))
+
+
 def test_idx_directory_is_split_like_mnist_pkl(small_idx_dir, digits):
     images, labels = digits
     (tx, ty), (vx, vy), (sx, sy) = data.read_dataset(str(small_idx_dir))
