@@ -244,9 +244,14 @@ static int lr_threads(int blocks)
    step meet at its end; where other programs keep the cores busy, each
    meeting waits for a thread that the system has stopped, and a step on
    all threads can take ten times as long as on one.  So the time an image
-   takes (a moving average) is kept for both choices, the faster one runs,
-   and the other is tried again now and then, half as often each time it
-   loses.  The numbers do not change with the team (see lr_step). */
+   takes is kept for both choices (a moving average, or the last time
+   where the choice was only tried), the faster one runs, and the other is
+   tried again now and then: half as often each time it loses, but at
+   least once in LR_RETRY steps, so that a machine that has become idle
+   again is seen within an epoch.  The numbers do not change with the team
+   (see lr_step). */
+#define LR_RETRY 64
+
 typedef struct {
     double cost[2];   /* seconds an image: all threads, one thread */
     int calls, every, trying;
@@ -267,14 +272,14 @@ static int lr_team_size(lr_team *team, int threads)
 static void lr_team_took(lr_team *team, int size, double seconds, int n)
 {
     int which = size == 1;
-    double was = team->cost[!which];
+    double was = team->cost[!which], now = seconds / n;
     if (team->calls <= 2 || n <= 0)
         return;
-    team->cost[which] = team->cost[which] > 0
-        ? (team->cost[which] + seconds / n) / 2 : seconds / n;
+    team->cost[which] = team->cost[which] > 0 && !team->trying
+        ? (team->cost[which] + now) / 2 : now;
     if (team->trying && was > 0)   /* lost: try less often; won: reset */
-        team->every = team->cost[which] > was
-            ? (team->every < 4096 ? 2 * team->every : 4096) : 8;
+        team->every = now > was
+            ? (team->every < LR_RETRY ? 2 * team->every : LR_RETRY) : 8;
 }
 
 #ifdef _OPENMP
