@@ -11,9 +11,12 @@ against its peers): CI runs them on one Python per engine, 3.11 and 3.12,
 and everything else on every Python.  ``python -m pytest`` runs both tiers,
 ``-m "not slow"`` the fast one (docs/development.md).
 """
+import atexit
 import gzip
 import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 # The test processes share the cores: one BLAS thread and one OpenMP thread
@@ -23,6 +26,12 @@ from pathlib import Path
 # threads on purpose.)
 os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 os.environ.setdefault('OMP_NUM_THREADS', '1')
+# Decoded datasets are kept in a folder of the test run's own, never in the
+# user's ~/.cache (the tests of the cache itself choose theirs).
+if 'LOGREG_MNIST_CACHE' not in os.environ:
+    os.environ['LOGREG_MNIST_CACHE'] = tempfile.mkdtemp(
+        prefix='logreg-test-cache-')
+    atexit.register(shutil.rmtree, os.environ['LOGREG_MNIST_CACHE'], True)
 
 import numpy  # noqa: E402  (after the line above, which it reads)
 import pytest

@@ -9,7 +9,7 @@ import pytest
 import helpers
 import reference
 from helpers import trace_lines
-from logreg_mnist.engine import ENGINE
+from logreg_mnist.engine import C_ENGINE, ENGINE
 from logreg_mnist.errors import TrainingStopped
 from logreg_mnist.files.history import read_history
 from logreg_mnist.plot import patience_ran_out
@@ -73,11 +73,13 @@ def test_progress_lines_name_device_and_floatX(synthetic_data, tmp_path,
     sgd_optimization_mnist(dataset=str(path), batch_size=20, n_epochs=1,
                            model_out=str(tmp_path / 'm.pkl'))
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:5] == [
+    assert lines[:6] == [
         '... loading data',
         '... building the model',
         '... using %s on device cpu with floatX=float64' % ENGINE,
         '... compiling (cached for the next runs)',
+        '... training steps run kernel.c through %s; LOGREG_MNIST_KERNEL='
+        'graph runs the graph' % C_ENGINE,
         '... training the model']
 
 
