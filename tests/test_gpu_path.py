@@ -172,10 +172,11 @@ def test_benchmark_times_the_port_and_the_peers_on_the_gpu(tmp_path):
     lines = out.stdout.splitlines()
     cpu = rows['port-cpu-float32']['epochs_per_sec']
     gpu = port.get('epochs_per_sec')
-    assert lines[2:5] == [
+    assert lines[2].startswith('limit: float32 ')   # (the CPU's)
+    assert lines[4:7] == [
         '| the port, epochs/sec | CPU | GPU | GPU / CPU |',
         '|---|---:|---:|---:|', '| float64 | - | - | - |']
-    assert lines[5] == ('| float32 | %.2f | %.2f | %.2fx |' % (
+    assert lines[7] == ('| float32 | %.2f | %.2f | %.2fx |' % (
         cpu, gpu, gpu / cpu) if gpu else '| float32 | %.2f | - | - |' % cpu)
     for name, row in rows.items():
         expected = '| %s | unavailable: %s |' % (name, row.get('error'))
