@@ -31,8 +31,7 @@ import zlib
 
 #: the pixels of an image and the classes of the benchmark's model
 PIXELS, CLASSES = 784, 10
-#: the C type of each precision
-C_TYPES = {'float32': 'float', 'float64': 'double'}
+#: the precisions measured, and the bytes of a number in each
 ITEMSIZE = {'float32': 4, 'float64': 8}
 #: the shortest a timed run of the peak may be: long enough that starting
 #: the threads and reading the clock are lost in it
@@ -117,9 +116,8 @@ class _LimitOp(object):
     def c_support_code(self, **kwargs):
         """vector.h, as the kernel has it, and limit.c, for this op's
         precision."""
-        from ..engine.kernel import VECTOR_H
-        return '#define LR_REAL %s\n%s\n%s' % (C_TYPES[self.dtype], VECTOR_H,
-                                               SOURCE)
+        from ..engine.kernel import prelude
+        return prelude(self.dtype) + SOURCE
 
     def c_compile_args(self, **kwargs):
         from ..engine import theano
@@ -302,7 +300,7 @@ def measured(engine=None):
         cxx = theano.config.cxx
         if not cxx:
             raise EngineError('the engine has no C compiler (cxx is empty)')
-        rates = {floatx: peak(floatx) for floatx in C_TYPES}
+        rates = {floatx: peak(floatx) for floatx in ITEMSIZE}
         gbs, size = read_rate()
     except Exception as e:
         text = str(failure(e) or e).strip()

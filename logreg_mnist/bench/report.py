@@ -4,7 +4,7 @@ each CPU run's share of the machine's limit, and the runs as a text table
 are drawn from ``COLUMNS``, where each column is declared once."""
 import collections
 
-from .limit import (C_TYPES, epoch_bytes, epoch_floor, epoch_flops,
+from .limit import (ITEMSIZE, epoch_bytes, epoch_floor, epoch_flops,
                     percent_of_limit)
 from .measure import CONFIGS
 
@@ -71,12 +71,12 @@ def add_floors(rows, limit, n_train, n_valid):
     where the limit is not known)."""
     epoch = {'images': [n_train, n_valid],
              'flops': epoch_flops(n_train, n_valid),
-             'bytes': {f: epoch_bytes(n_train, n_valid, f) for f in C_TYPES},
+             'bytes': {f: epoch_bytes(n_train, n_valid, f) for f in ITEMSIZE},
              'floor_ms': {}}
     if 'error' in limit:
         return epoch
     floors = epoch['floor_ms'] = {
-        f: 1000 * epoch_floor(limit, n_train, n_valid, f) for f in C_TYPES}
+        f: 1000 * epoch_floor(limit, n_train, n_valid, f) for f in ITEMSIZE}
     for r in rows:
         if ('error' in r or r['info']['device'] != 'cpu'
                 or r['info']['floatX'] not in floors):
@@ -98,7 +98,7 @@ def limit_line(result):
         threads += ': %s has no OpenMP' % limit['compiler']
     return ('limit: %s (%d-bit vectors, %s), reads %.1f GB/s%s; epoch floor '
             '%s' % (', '.join('%s %.0f GFLOP/s' % (f, limit['gflops'][f])
-                              for f in C_TYPES),
+                              for f in ITEMSIZE),
                     limit['vector_bits'], threads, limit['read_gbs'],
                     '' if limit['load'] is None else
                     ' (load %.2f)' % limit['load'],

@@ -53,6 +53,15 @@ def openmp_flags(cxx):
     return [] if build_problem(cxx, probe, '-fopenmp') else ['-fopenmp']
 
 
+def prelude(dtype):
+    """The C that goes before kernel.c (or other C of the package written
+    for vector.h): what its LR_ macros stand for in ``dtype``, and
+    vector.h."""
+    real, size, index, _ = _REALS[dtype]
+    return ('#define LR_REAL %s\n#define LR_REAL_BYTES %d\n'
+            '#define LR_INDEX %s\n%s\n' % (real, size, index, VECTOR_H))
+
+
 def choice():
     """'fused' or 'graph', as ``LOGREG_MNIST_KERNEL`` says (default
     fused)."""
@@ -101,10 +110,7 @@ class _KernelOp(object):
 
     def c_support_code(self, **kwargs):
         """vector.h and kernel.c, for this op's precision."""
-        real, size, index, _ = _REALS[self.dtype]
-        return ('#define LR_REAL %s\n#define LR_REAL_BYTES %d\n'
-                '#define LR_INDEX %s\n%s\n%s'
-                % (real, size, index, VECTOR_H, SOURCE))
+        return prelude(self.dtype) + SOURCE
 
     def c_compile_args(self, **kwargs):
         return openmp_flags(theano.config.cxx)
