@@ -104,9 +104,10 @@ def atomic_writes(paths, keep=None, durable=True):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
+    if not durable:
+        return
     # make the renames themselves durable
-    for folder in {os.path.dirname(os.path.abspath(p))
-                   for p in (paths if durable else ())}:
+    for folder in {os.path.dirname(os.path.abspath(p)) for p in paths}:
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
